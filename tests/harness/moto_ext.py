@@ -1,0 +1,258 @@
+"""moto, extended with real lifecycle-hook semantics, served in-process on 127.0.0.1.
+
+The patches must live in the server's interpreter because moto keeps its state in module globals
+(facts.md section 7). `install()` is idempotent; `MotoServer.start()` calls it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.models import (
+    AutoScalingBackend,
+    FakeAutoScalingGroup,
+    TerminateInstanceActivity,
+)
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import EmptyResult
+from moto.ecs.models import Task
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from . import lifecycle
+from .calllog import HarnessApp
+
+REGION = "us-east-1"
+# Clients the harness itself makes carry this, so the call log can leave them out of counts.
+HARNESS_USER_AGENT = "ecs-boot-harness"
+
+_installed = False
+
+
+# --- Auto Scaling API additions -------------------------------------------------------------
+
+
+def _action_call(self, fn):
+    try:
+        return fn(
+            self.region,
+            self._get_param("AutoScalingGroupName"),
+            self._get_param("LifecycleHookName"),
+            instance_id=self._get_param("InstanceId"),
+            token=self._get_param("LifecycleActionToken"),
+        )
+    except lifecycle.NoActiveAction as err:
+        raise ValidationError(str(err)) from None
+
+
+def complete_lifecycle_action(self):
+    result = self._get_param("LifecycleActionResult")
+    if result not in ("CONTINUE", "ABANDON"):
+        raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+    _action_call(self, lambda *a, **kw: lifecycle.complete(*a[:3], result, **kw))
+    return EmptyResult()
+
+
+def record_lifecycle_action_heartbeat(self):
+    _action_call(self, lifecycle.heartbeat)
+    return EmptyResult()
+
+
+def _wrap_create_auto_scaling_group(original):
+    def create_auto_scaling_group(self):
+        # Hooks given at creation apply to the group's very first instances, so store them
+        # before moto launches anything.
+        for spec in self._get_param("LifecycleHookSpecificationList", []) or []:
+            timeout = spec.get("HeartbeatTimeout")
+            self.autoscaling_backend.create_lifecycle_hook(
+                name=spec["LifecycleHookName"],
+                as_name=self._get_param("AutoScalingGroupName"),
+                transition=spec["LifecycleTransition"],
+                timeout=int(timeout) if timeout is not None else None,
+                result=spec.get("DefaultResult"),
+            )
+        return original(self)
+
+    return create_auto_scaling_group
+
+
+# --- Model patches ----------------------------------------------------------------------------
+
+
+def _active_instances(self):
+    return [s for s in self.instance_states if s.lifecycle_state in lifecycle.CAPACITY_STATES]
+
+
+def _wrap_replace_instances(original):
+    def replace_autoscaling_group_instances(self, count_needed, propagated_tags):
+        before = set(map(id, self.instance_states))
+        original(self, count_needed, propagated_tags)
+        for state in self.instance_states:
+            if id(state) not in before:
+                lifecycle.begin_wait(state, "Pending:Wait")
+
+    return replace_autoscaling_group_instances
+
+
+def _wrap_set_desired_capacity(original):
+    def set_desired_capacity(self, new_capacity):
+        # Scale-in with a terminate hook: the victims wait in Terminating:Wait (which no longer
+        # counts as capacity), so moto's own scale-in then finds nothing left to remove.
+        target = self.min_size if new_capacity is None else new_capacity
+        active = [s for s in _active_instances(self) if not s.protected_from_scale_in]
+        surplus = len(_active_instances(self)) - (target or 0)
+        if surplus > 0 and not self.mixed_instances_policy:
+            for state in active[:surplus]:
+                if not lifecycle.begin_wait(state, "Terminating:Wait"):
+                    break
+        original(self, new_capacity)
+
+    return set_desired_capacity
+
+
+def _wrap_terminate_instance(original):
+    def terminate_instance(self, instance_id, should_decrement):
+        state = next(
+            (s for g in self.autoscaling_groups.values() for s in g.instance_states
+             if s.instance.id == instance_id),
+            None,
+        )
+        if state is None or not lifecycle.hooks_for(self, state.auto_scaling_group_name,
+                                                    lifecycle.TERMINATING):
+            return original(self, instance_id, should_decrement)
+        group = state.auto_scaling_group
+        original_size = group.desired_capacity
+        if state.lifecycle_state != "Terminating:Wait":
+            lifecycle.begin_wait(state, "Terminating:Wait")
+        if should_decrement and group.desired_capacity:
+            group.desired_capacity -= 1
+        return TerminateInstanceActivity(state.instance, original_size)
+
+    return terminate_instance
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    AutoScalingResponse.create_auto_scaling_group = _wrap_create_auto_scaling_group(
+        AutoScalingResponse.create_auto_scaling_group
+    )
+    FakeAutoScalingGroup.active_instances = _active_instances
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = _wrap_replace_instances(
+        FakeAutoScalingGroup.replace_autoscaling_group_instances
+    )
+    FakeAutoScalingGroup.set_desired_capacity = _wrap_set_desired_capacity(
+        FakeAutoScalingGroup.set_desired_capacity
+    )
+    AutoScalingBackend.terminate_instance = _wrap_terminate_instance(
+        AutoScalingBackend.terminate_instance
+    )
+    # moto advances a task one step (RUNNING -> DEACTIVATING -> ... STOPPED) on every
+    # DescribeTasks. Real tasks stop only when asked: StopTask, or the fake agent's drain.
+    Task.advance = lambda self: None
+    _installed = True
+
+
+# --- Server -----------------------------------------------------------------------------------
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # one line per AWS call would drown test output
+        pass
+
+
+class MotoServer:
+    """moto + harness admin routes (/_harness/...) on one loopback port."""
+
+    def __init__(self, port: int = 0):
+        self._port = port
+        self._server = None
+        self._thread = None
+        self.app = None
+
+    def start(self) -> "MotoServer":
+        install()
+        self.app = HarnessApp(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            "127.0.0.1", self._port, self.app, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        lifecycle.reset()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.url}/_harness"
+
+    def client(self, service: str, region: str = REGION):
+        return make_client(service, self.url, region)
+
+    def reset(self) -> None:
+        """moto's own reset plus the harness state (lifecycle actions, timers, call log)."""
+        self._admin("POST", "/moto-api/reset", prefix="")
+
+    # Admin helpers, in-process; the HTTP routes in admin.py do the same for other processes.
+
+    def lifecycle_state(self, asg: str, instance_id: str, region: str = REGION) -> str | None:
+        state = lifecycle.find_state(region, asg, instance_id)
+        return state.lifecycle_state if state else None
+
+    def set_lifecycle_state(self, asg, instance_id, state, region: str = REGION) -> None:
+        lifecycle.set_state(region, asg, instance_id, state)
+
+    def pending_actions(self, instance_id: str | None = None) -> list[dict]:
+        return lifecycle.actions(instance_id)
+
+    def completions(self) -> list[dict]:
+        return lifecycle.completions()
+
+    def calls(self, **filters) -> list[dict]:
+        """Logged AWS calls; filters: service, action, source ("client", "harness", ...)."""
+        return self.app.log.entries(**filters)
+
+    def reset_calls(self) -> None:
+        self.app.log.clear()
+
+    def _admin(self, method: str, path: str, body=None, prefix: str = "/_harness"):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + prefix + path, data=data, method=method)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.read()
+
+
+def make_client(service: str, endpoint: str, region: str = REGION, user_agent=HARNESS_USER_AGENT):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(
+            user_agent_extra=user_agent,
+            retries={"max_attempts": 2, "mode": "standard"},
+            s3={"addressing_style": "path"},
+        ),
+    )
