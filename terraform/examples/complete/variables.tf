@@ -1,0 +1,52 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Name of the ASG, cluster and VPC."
+  type        = string
+  default     = "ecs-boot-complete"
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "availability_zones" {
+  description = "Availability Zones to use (one public and one private subnet each). null picks <region>a and <region>b."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.availability_zones == null || (length(coalesce(var.availability_zones, [])) >= 2 && length(coalesce(var.availability_zones, [])) <= 6)
+    error_message = "availability_zones must list 2-6 zones: the group must survive the loss of one AZ."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all AZs (cheaper) instead of one per AZ (survives an AZ outage)."
+  type        = bool
+  default     = false
+}
+
+variable "ami_ssm_parameter" {
+  description = "SSM parameter the Packer build writes the ecs-boot AMI id to."
+  type        = string
+  default     = "/ecs-boot/ami/latest"
+}
+
+variable "registry_auth" {
+  description = "Registry credentials location for ecs-boot (s3://bucket/key or ssm:/name), or null."
+  type        = string
+  default     = null
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses told about failed tasks."
+  type        = list(string)
+  default     = []
+}

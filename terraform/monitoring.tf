@@ -1,0 +1,159 @@
+################################################################################
+# Logs and task-failure alerts: a log group for the instances' logs, and an EventBridge rule that
+# sends every task STOPPED with a non-zero container exit code in this cluster to an SNS topic.
+################################################################################
+
+locals {
+  create_kms_key = var.kms_key_arn == null
+  kms_key_arn    = local.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn
+
+  log_group_name = "/ecs-boot/${var.name}"
+  log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
+
+  task_failure_rule_name = "${var.name}-task-failed"
+  # Built from the name: the key and topic policies need it before the rule exists.
+  task_failure_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.task_failure_rule_name}"
+}
+
+data "aws_iam_policy_document" "kms" {
+  count = local.create_kms_key ? 1 : 0
+  #checkov:skip=CKV_AWS_109:Key policy: Resource "*" is this key; root delegation to IAM is required.
+  #checkov:skip=CKV_AWS_111:Key policy: Resource "*" is this key; root delegation to IAM is required.
+  #checkov:skip=CKV_AWS_356:Key policy: Resource "*" is this key; root delegation to IAM is required.
+
+  # Key administration stays with the account's IAM policies, as for any KMS key.
+  statement {
+    sid       = "AccountAdministersKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid = "CloudWatchLogsForThisLogGroup"
+    actions = [
+      "kms:Encrypt",
+      "kms:Decrypt",
+      "kms:ReEncrypt*",
+      "kms:GenerateDataKey*",
+      "kms:DescribeKey",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = [local.log_group_arn]
+    }
+  }
+
+  # EventBridge must encrypt what it publishes to the encrypted topic.
+  statement {
+    sid       = "EventBridgePublishesToTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  count = local.create_kms_key ? 1 : 0
+
+  description             = "ecs-boot ${var.name}: log group and task-failure topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms[0].json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "this" {
+  count = local.create_kms_key ? 1 : 0
+
+  name          = "alias/ecs-boot/${var.name}"
+  target_key_id = aws_kms_key.this[0].key_id
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_sns_topic" "task_failures" {
+  name              = "${var.name}-task-failures"
+  kms_master_key_id = local.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "task_failures_topic" {
+  statement {
+    sid       = "OnlyThisRulePublishes"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.task_failures.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [local.task_failure_rule_arn]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "task_failures" {
+  arn    = aws_sns_topic.task_failures.arn
+  policy = data.aws_iam_policy_document.task_failures_topic.json
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = toset(var.alarm_emails)
+
+  topic_arn = aws_sns_topic.task_failures.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+resource "aws_cloudwatch_event_rule" "task_failed" {
+  name        = local.task_failure_rule_name
+  description = "Tasks of ${local.cluster_name} that stopped with a non-zero container exit code"
+
+  # detail.containers is an array: the rule matches when any container exited non-zero. Containers
+  # that never started have no exitCode and do not match.
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Task State Change"]
+    detail = {
+      clusterArn = [local.cluster_arn]
+      lastStatus = ["STOPPED"]
+      containers = {
+        exitCode = [{ "anything-but" = 0 }]
+      }
+    }
+  })
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "task_failed" {
+  rule      = aws_cloudwatch_event_rule.task_failed.name
+  target_id = "sns"
+  arn       = aws_sns_topic.task_failures.arn
+}

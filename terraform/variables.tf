@@ -1,0 +1,476 @@
+################################################################################
+# Identity
+################################################################################
+
+variable "name" {
+  description = "Name of the Auto Scaling Group; also the stem of every other resource name (role, hooks, capacity provider, log group)."
+  type        = string
+
+  validation {
+    # The role name adds "-instance" (IAM allows 64 characters) and the name goes into ARNs and tags.
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,47}$", var.name))
+    error_message = "name must start with a letter, hold only letters, digits and hyphens, and be at most 48 characters."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every resource the module creates. They also propagate to the instances, so keys must be valid in instance metadata (no space, no '/')."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    # With instance_metadata_tags = "enabled", a key with a space or '/' makes every launch fail.
+    condition = alltrue([
+      for k in keys(var.tags) :
+      can(regex("^[A-Za-z0-9+=._:@,-]{1,128}$", k)) && !contains([".", "..", "_index"], k) && !startswith(k, "aws:")
+    ])
+    error_message = "Tag keys may use only letters, digits and + - = . , _ : @ (no space, no '/'), must not be '.', '..' or '_index', and must not start with 'aws:'."
+  }
+}
+
+################################################################################
+# Cluster
+################################################################################
+
+variable "create_cluster" {
+  description = "Create the ECS cluster. Set false to join an existing cluster named by cluster_name."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_name" {
+  description = "ECS cluster name. Defaults to name. Required when create_cluster is false."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cluster_name == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.cluster_name))
+    error_message = "cluster_name may hold only letters, digits, hyphens and underscores (1-255 characters)."
+  }
+}
+
+variable "container_insights" {
+  description = "Container Insights for a created cluster: \"enabled\", \"enhanced\" or \"disabled\"."
+  type        = string
+  default     = "enabled"
+
+  validation {
+    condition     = contains(["enabled", "enhanced", "disabled"], var.container_insights)
+    error_message = "container_insights must be \"enabled\", \"enhanced\" or \"disabled\"."
+  }
+}
+
+################################################################################
+# Launch template
+################################################################################
+
+variable "ami_id" {
+  description = "AMI id of the ecs-boot image. Exactly one of ami_id and ami_ssm_parameter must be set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must look like ami-0123456789abcdef0."
+  }
+}
+
+variable "ami_ssm_parameter" {
+  description = "Name of the SSM parameter holding the Packer-built AMI id (e.g. /ecs-boot/ami/latest). Read at plan time; a new value rolls the group through instance refresh."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_ssm_parameter == null || can(regex("^/?[A-Za-z0-9_.\\-/]+$", var.ami_ssm_parameter))
+    error_message = "ami_ssm_parameter must be an SSM parameter name such as /ecs-boot/ami/latest."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type."
+  type        = string
+  default     = "t3.medium"
+}
+
+variable "key_name" {
+  description = "EC2 key pair for SSH. None by default: use SSM Session Manager (the role has AmazonSSMManagedInstanceCore)."
+  type        = string
+  default     = null
+}
+
+variable "imds_hop_limit" {
+  description = "IMDSv2 PUT response hop limit. 1 keeps bridge-mode task containers away from the instance role; ecs-boot and the ECS agent use host networking and need only 1."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.imds_hop_limit >= 1 && var.imds_hop_limit <= 64 && floor(var.imds_hop_limit) == var.imds_hop_limit
+    error_message = "imds_hop_limit must be an integer from 1 to 64."
+  }
+}
+
+variable "root_volume" {
+  description = "Root EBS volume. Always encrypted; kms_key_id null uses the account's default EBS key."
+  type = object({
+    device_name = optional(string, "/dev/xvda")
+    size_gb     = optional(number, 30)
+    type        = optional(string, "gp3")
+    kms_key_id  = optional(string)
+  })
+  default = {}
+
+  validation {
+    condition     = var.root_volume.size_gb >= 8 && var.root_volume.size_gb <= 16384
+    error_message = "root_volume.size_gb must be between 8 and 16384."
+  }
+}
+
+variable "user_data" {
+  description = "Optional user data (plain text; the module base64-encodes it). ecs-boot needs none: all its inputs come from tags."
+  type        = string
+  default     = null
+}
+
+variable "detailed_monitoring" {
+  description = "Enable EC2 detailed (1-minute) monitoring."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Auto Scaling Group
+################################################################################
+
+variable "subnet_ids" {
+  description = "Subnets (preferably private, across at least two AZs) the group launches into."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 1
+    error_message = "subnet_ids must list at least one subnet."
+  }
+}
+
+variable "min_size" {
+  description = "Minimum number of instances."
+  type        = number
+  default     = 1
+}
+
+variable "max_size" {
+  description = "Maximum number of instances."
+  type        = number
+  default     = 4
+}
+
+variable "desired_capacity" {
+  description = "Initial desired capacity. Managed scaling owns it afterwards (changes are ignored). null starts at min_size."
+  type        = number
+  default     = null
+}
+
+variable "health_check_grace_period" {
+  description = "Seconds before the group health-checks a new instance. The launch hook already holds instances in Pending:Wait until ecs-boot reports them ready."
+  type        = number
+  default     = 60
+}
+
+variable "wait_for_capacity_timeout" {
+  description = "How long terraform apply waits for min_size instances to pass the launch hook. \"0\" disables waiting."
+  type        = string
+  default     = "15m"
+}
+
+variable "force_delete" {
+  description = "Delete the group without waiting for instances to terminate. True by default because scale-in protected instances (managed termination protection) otherwise make terraform destroy hang (terraform-provider-aws#11409)."
+  type        = bool
+  default     = true
+}
+
+variable "instance_refresh" {
+  description = "Instance refresh used to roll out new AMIs (launch template changes). min 100 / max 200 launches replacements before terminating old instances."
+  type = object({
+    min_healthy_percentage = optional(number, 100)
+    max_healthy_percentage = optional(number, 200)
+    instance_warmup        = optional(number, 120)
+    skip_matching          = optional(bool, true)
+    auto_rollback          = optional(bool, true)
+  })
+  default = {}
+
+  validation {
+    condition = (
+      var.instance_refresh.min_healthy_percentage >= 0 && var.instance_refresh.min_healthy_percentage <= 100 &&
+      var.instance_refresh.max_healthy_percentage >= 100 && var.instance_refresh.max_healthy_percentage <= 200 &&
+      var.instance_refresh.max_healthy_percentage - var.instance_refresh.min_healthy_percentage <= 100
+    )
+    error_message = "instance_refresh needs 0 <= min_healthy_percentage <= 100 <= max_healthy_percentage <= 200, at most 100 apart."
+  }
+}
+
+################################################################################
+# What ecs-boot reads from the instance tags
+################################################################################
+
+variable "registry_auth" {
+  description = "Where ecs-boot finds registry credentials: s3://bucket/key or ssm:/parameter/name (tag ecs-boot:registry-auth). The role may read exactly this object or parameter."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.registry_auth == null || can(regex("^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\\s]+|ssm:/?[A-Za-z0-9_.\\-/]+)$", var.registry_auth))
+    error_message = "registry_auth must be s3://bucket/key or ssm:/parameter/name."
+  }
+
+  validation {
+    condition     = var.registry_auth == null || length(coalesce(var.registry_auth, "")) <= 256
+    error_message = "registry_auth is a tag value and may be at most 256 characters."
+  }
+}
+
+variable "config_location" {
+  description = "Optional TOML fragment merged over the baked ecs-boot config: s3://bucket/key or ssm:/parameter/name (tag ecs-boot:config). The role may read exactly this object or parameter."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.config_location == null || can(regex("^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\\s]+|ssm:/?[A-Za-z0-9_.\\-/]+)$", var.config_location))
+    error_message = "config_location must be s3://bucket/key or ssm:/parameter/name."
+  }
+
+  validation {
+    condition     = var.config_location == null || length(coalesce(var.config_location, "")) <= 256
+    error_message = "config_location is a tag value and may be at most 256 characters."
+  }
+}
+
+variable "kms_key_arns" {
+  description = "Customer managed KMS keys that encrypt the registry credentials or config (SSE-KMS object, SecureString). Empty allows any key of this account, but only through S3 or SSM in this region (kms:ViaService)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", arn))])
+    error_message = "kms_key_arns must be KMS key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID)."
+  }
+}
+
+variable "instance_attributes" {
+  description = "ECS container instance attributes (tags ecs-boot:attribute:NAME), usable in placement constraints."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    # The intersection of ECS attribute-name characters and instance-metadata tag-key characters;
+    # 109 = 128 (tag key limit) - length("ecs-boot:attribute:").
+    condition     = alltrue([for k in keys(var.instance_attributes) : can(regex("^[A-Za-z0-9._-]{1,109}$", k))])
+    error_message = "instance_attributes names may use only letters, digits, '.', '_' and '-' (at most 109 characters)."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.instance_attributes) : length(v) >= 1 && length(v) <= 128 && !can(regex("[\\r\\n]", v))])
+    error_message = "instance_attributes values must be 1-128 characters on one line."
+  }
+}
+
+variable "agent_settings" {
+  description = "ECS agent placement/tuning variables (tags ecs-boot:setting:ECS_NAME), e.g. { ECS_IMAGE_PULL_BEHAVIOR = \"prefer-cached\" }. Security-relevant variables are refused here and by ecs-boot; bake those into the AMI config."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.agent_settings) : can(regex("^ECS_[A-Z0-9_]{1,100}$", k))])
+    error_message = "agent_settings keys must be ECS agent variable names (ECS_ followed by capitals, digits and '_')."
+  }
+
+  validation {
+    # Mirrors ecs-boot's refusal: credentials, IAM/IMDS isolation, privilege and filesystem
+    # locations must not be changeable by anyone who can tag an instance.
+    condition = alltrue([
+      for k in keys(var.agent_settings) : !(
+        startswith(k, "ECS_ENGINE_AUTH_") ||
+        startswith(k, "ECS_ENABLE_TASK_IAM_ROLE") ||
+        contains([
+          "ECS_CLUSTER", "ECS_INSTANCE_ATTRIBUTES",
+          "ECS_DISABLE_PRIVILEGED", "ECS_SELINUX_CAPABLE", "ECS_APPARMOR_CAPABLE",
+          "ECS_AWSVPC_BLOCK_IMDS", "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS",
+          "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE",
+          "ECS_DATADIR", "ECS_HOST_DATA_DIR", "ECS_LOGFILE", "ECS_AUDIT_LOGFILE", "ECS_CHECKPOINT",
+          "ECS_UPDATES_ENABLED", "ECS_UPDATE_DOWNLOAD_DIR", "ECS_BACKEND_HOST",
+        ], k)
+      )
+    ])
+    error_message = "agent_settings may not set ECS_ENGINE_AUTH_*, ECS_ENABLE_TASK_IAM_ROLE*, ECS_CLUSTER, ECS_INSTANCE_ATTRIBUTES, privilege, IMDS-blocking or path variables: ecs-boot refuses them from tags."
+  }
+
+  validation {
+    # ecs.config takes each value verbatim up to the end of the line.
+    condition     = alltrue([for v in values(var.agent_settings) : length(v) <= 256 && !can(regex("[\\r\\n]", v))])
+    error_message = "agent_settings values must be single-line and at most 256 characters."
+  }
+}
+
+################################################################################
+# Lifecycle hooks and draining
+################################################################################
+
+variable "launch_hook" {
+  description = "Launch lifecycle hook: ecs-boot completes it with CONTINUE once the agent has registered. name defaults to \"<name>-launch\"."
+  type = object({
+    name              = optional(string)
+    heartbeat_timeout = optional(number, 600)
+    default_result    = optional(string, "ABANDON")
+  })
+  default = {}
+
+  validation {
+    condition     = var.launch_hook.heartbeat_timeout >= 30 && var.launch_hook.heartbeat_timeout <= 7200
+    error_message = "launch_hook.heartbeat_timeout must be 30-7200 seconds."
+  }
+
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.launch_hook.default_result)
+    error_message = "launch_hook.default_result must be CONTINUE or ABANDON."
+  }
+
+  validation {
+    condition     = var.launch_hook.name == null || can(regex("^[A-Za-z0-9_.-]{1,255}$", coalesce(var.launch_hook.name, "x")))
+    error_message = "launch_hook.name may hold only letters, digits, '.', '_' and '-'."
+  }
+}
+
+variable "terminate_hook" {
+  description = "Terminate lifecycle hook, created only when drainer is \"ecs-boot\": ecs-boot drains the instance, sending heartbeats, then completes it. CONTINUE by default so other termination hooks still run. name defaults to \"<name>-terminate\"."
+  type = object({
+    name              = optional(string)
+    heartbeat_timeout = optional(number, 900)
+    default_result    = optional(string, "CONTINUE")
+  })
+  default = {}
+
+  validation {
+    condition     = var.terminate_hook.heartbeat_timeout >= 30 && var.terminate_hook.heartbeat_timeout <= 7200
+    error_message = "terminate_hook.heartbeat_timeout must be 30-7200 seconds."
+  }
+
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.terminate_hook.default_result)
+    error_message = "terminate_hook.default_result must be CONTINUE or ABANDON."
+  }
+
+  validation {
+    condition = var.terminate_hook.name == null || (
+      can(regex("^[A-Za-z0-9_.-]{1,255}$", coalesce(var.terminate_hook.name, "x"))) &&
+      var.terminate_hook.name != "ecs-managed-draining-termination-hook"
+    )
+    error_message = "terminate_hook.name may hold only letters, digits, '.', '_' and '-', and must not be ECS's own ecs-managed-draining-termination-hook."
+  }
+}
+
+variable "drainer" {
+  description = "Who drains an instance before it terminates: \"ecs-boot\" (its own terminate hook; ECS managed draining off) or \"ecs-managed\" (ECS managed draining; no ecs-boot terminate hook). Never both."
+  type        = string
+  default     = "ecs-boot"
+
+  validation {
+    condition     = contains(["ecs-boot", "ecs-managed"], var.drainer)
+    error_message = "drainer must be \"ecs-boot\" or \"ecs-managed\"."
+  }
+}
+
+################################################################################
+# Capacity provider
+################################################################################
+
+variable "managed_termination_protection" {
+  description = "Capacity provider managed termination protection: instances start protected from scale-in and ECS removes protection once they run no tasks. Instance refresh then replaces protected instances (scale_in_protected_instances = \"Refresh\")."
+  type        = bool
+  default     = true
+}
+
+variable "managed_scaling" {
+  description = "Capacity provider managed scaling."
+  type = object({
+    target_capacity           = optional(number, 100)
+    minimum_scaling_step_size = optional(number, 1)
+    maximum_scaling_step_size = optional(number, 10)
+    instance_warmup_period    = optional(number, 300)
+  })
+  default = {}
+
+  validation {
+    condition     = var.managed_scaling.target_capacity >= 1 && var.managed_scaling.target_capacity <= 100
+    error_message = "managed_scaling.target_capacity must be 1-100."
+  }
+}
+
+variable "default_capacity_provider_strategy" {
+  description = "Make this module's capacity provider the default strategy of a created cluster."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Network, logs and alerts
+################################################################################
+
+variable "vpc_id" {
+  description = "VPC of the subnets; the security group is created in it."
+  type        = string
+}
+
+variable "ingress_rules" {
+  description = "Ingress rules for the instance security group. None by default (use SSM Session Manager; add load balancer rules as needed). Set exactly one of cidr_ipv4 and referenced_security_group_id."
+  type = map(object({
+    description                  = string
+    ip_protocol                  = optional(string, "tcp")
+    from_port                    = number
+    to_port                      = number
+    cidr_ipv4                    = optional(string)
+    referenced_security_group_id = optional(string)
+  }))
+  default = {}
+}
+
+variable "egress_rules" {
+  description = "Egress rules for the instance security group. Default: HTTPS anywhere (AWS APIs, registries). Add the ports your tasks need."
+  type = map(object({
+    description                  = string
+    ip_protocol                  = optional(string, "tcp")
+    from_port                    = number
+    to_port                      = number
+    cidr_ipv4                    = optional(string)
+    referenced_security_group_id = optional(string)
+  }))
+  default = {
+    https = {
+      description = "HTTPS to AWS APIs and container registries"
+      from_port   = 443
+      to_port     = 443
+      cidr_ipv4   = "0.0.0.0/0"
+    }
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the CloudWatch log group."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, ... 365, ... 3653)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the log group and the SNS topic. null creates a key (with rotation) for this module."
+  type        = string
+  default     = null
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the task-failure topic (each must confirm)."
+  type        = list(string)
+  default     = []
+}
