@@ -39,6 +39,8 @@ def _service(environ) -> str:
 
 def _s3_call(method: str, path: str, query: str) -> tuple[str, dict]:
     bucket, _, key = path.lstrip("/").partition("/")
+    if not bucket:
+        return "ListBuckets", {}
     params = {"Bucket": bucket, **({"Key": key} if key else {})}
     if key:
         action = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject",

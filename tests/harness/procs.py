@@ -1,0 +1,208 @@
+"""Handles for the processes tests start: the fake ECS agent and the real ecs-boot binary.
+
+Both write their output to files rather than pipes: a long-running process that logs more than a
+pipe buffer would otherwise block while a test waits on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+AGENT_SCRIPT = Path(__file__).resolve().parent / "fake_ecs_agent.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Poll until predicate() is truthy; return its value or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_json(method: str, url: str, body=None, timeout: float = 5.0):
+    """(status, parsed JSON or None). Raises OSError (e.g. connection refused) as is."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw, status = resp.read(), resp.status
+    except urllib.error.HTTPError as err:
+        raw, status = err.read(), err.code
+    return status, (json.loads(raw) if raw.strip() else None)
+
+
+class FakeAgent:
+    """One fake_ecs_agent.py subprocess on free loopback ports."""
+
+    def __init__(self, env: dict, args: list[str], log_path: Path):
+        self.port, self.admin_port = free_port(), free_port()
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(AGENT_SCRIPT), "--port", str(self.port),
+                 "--admin-port", str(self.admin_port), *args],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def introspection_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}/_admin"
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def introspection_open(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def wait_exit(self, timeout: float = 10) -> int:
+        return self.proc.wait(timeout)
+
+    def wait_admin(self, timeout: float = 10) -> None:
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fake agent exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                return http_json("GET", self.admin_url + "/state")[0] == 200
+            except OSError:
+                return False
+        wait_for(up, timeout, what="fake agent admin API")
+
+    def wait_registered(self, timeout: float = 15) -> dict:
+        """Wait for /v1/metadata to answer with a ContainerInstanceArn; return the metadata."""
+        def registered():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fake agent exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                status, body = self.metadata()
+            except OSError:
+                return None
+            return body if status == 200 and body.get("ContainerInstanceArn") else None
+        return wait_for(registered, timeout, what="fake agent registration")
+
+    def metadata(self):
+        return http_json("GET", self.introspection_url + "/v1/metadata")
+
+    def tasks(self) -> list[dict]:
+        return http_json("GET", self.introspection_url + "/v1/tasks")[1]["Tasks"]
+
+    def state(self) -> dict:
+        return http_json("GET", self.admin_url + "/state")[1]
+
+    def add_tasks(self, family: str = "app", kind: str = "service", count: int = 1) -> list[str]:
+        status, body = http_json("POST", self.admin_url + "/tasks",
+                                 {"family": family, "kind": kind, "count": count}, timeout=15)
+        if status != 200:
+            raise RuntimeError(f"add_tasks failed: {status} {body}")
+        return body["tasks"]
+
+    def set_introspection(self, enabled: bool) -> None:
+        http_json("POST", self.admin_url + "/introspection", {"enabled": enabled})
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class EcsBoot:
+    """Runs the real ecs-boot binary with --root in a temp dir and a minimal environment."""
+
+    def __init__(self, binary: Path, workdir: Path, env: dict):
+        self.binary = binary
+        self.workdir = workdir
+        self.root = workdir / "root"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.env = env
+        self.config_path: Path | None = None
+        self._spawned: list[subprocess.Popen] = []
+
+    @property
+    def ecs_config(self) -> Path:
+        return self.root / "etc/ecs/ecs.config"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "var/lib/ecs-boot/state.json"
+
+    def write_config(self, toml_text: str) -> Path:
+        """Write a config file and pass it as --config from now on (else the baked path under
+        --root is used, i.e. root/etc/ecs-boot/config.toml)."""
+        self.config_path = self.workdir / "config.toml"
+        self.config_path.write_text(toml_text)
+        return self.config_path
+
+    def argv(self, *args: str) -> list[str]:
+        argv = [str(self.binary), "--root", str(self.root)]
+        if self.config_path:
+            argv += ["--config", str(self.config_path)]
+        return argv + [str(a) for a in args]
+
+    def _env(self, extra: dict | None) -> dict:
+        env = dict(self.env)
+        for key, value in (extra or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = str(value)
+        return env
+
+    def run(self, *args: str, timeout: float = 60, env: dict | None = None,
+            ) -> subprocess.CompletedProcess:
+        """Run to completion; env entries override (None removes). Output captured as text."""
+        return subprocess.run(self.argv(*args), env=self._env(env), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        """Start in the background (killed at teardown). Output goes to proc.log_path."""
+        log_path = self.workdir / f"ecs-boot-{len(self._spawned)}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(self.argv(*args), env=self._env(env), stdout=log,
+                                    stderr=subprocess.STDOUT)
+        proc.log_path = log_path
+        self._spawned.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self._spawned:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+
+
+def base_env(moto_url: str, imds_url: str, home: Path) -> dict:
+    """The only environment the processes under test get (plus RUST_LOG if the caller set it)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),  # empty home: no ~/.aws config can leak into a test
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    if os.environ.get("RUST_LOG"):
+        env["RUST_LOG"] = os.environ["RUST_LOG"]
+    return env
