@@ -212,6 +212,12 @@ def test_admin_routes_drive_lifecycle_over_http(moto, world):
     assert requests.post(url + "/lifecycle", json=body).status_code == 400
 
 
+def test_warmed_pending_wait_completes_into_the_warm_pool(moto, world):
+    moto.set_lifecycle_state(world.asg, world.instance_id, "Warmed:Pending:Wait")
+    complete(moto, world)
+    assert asg_state(moto, world) == "Warmed:Stopped"
+
+
 @pytest.mark.world(creds="ssm")
 def test_call_log_records_s3_ssm_ecs_and_resets(moto, world):
     moto.reset_calls()

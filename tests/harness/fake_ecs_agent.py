@@ -259,7 +259,7 @@ class Agent:
 def serve(port: int, handler_cls, agent: Agent) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), type("H", (handler_cls,), {"agent": agent}))
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
 
 
@@ -374,7 +374,7 @@ def parse_args(argv):
                    type=lambda v: None if v == "never" else float(v),
                    help="seconds after DRAINING before service tasks stop, or 'never' (1.0)")
     p.add_argument("--instance-id", default=os.environ.get("FAKE_ECS_INSTANCE_ID"),
-                   help="EC2 instance id (else read from IMDS at AWS_EC2_METADATA_SERVICE_ENDPOINT)")
+                   help="EC2 instance id (else from IMDS at AWS_EC2_METADATA_SERVICE_ENDPOINT)")
     p.add_argument("--poll-interval", type=float, default=0.2,
                    help="seconds between ECS polls (DescribeContainerInstances, DescribeTasks)")
     return p.parse_args(argv)

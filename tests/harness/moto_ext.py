@@ -184,7 +184,8 @@ class MotoServer:
         self._server = make_server(
             "127.0.0.1", self._port, self.app, threaded=True, request_handler=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
         self._thread.start()
         return self
 
