@@ -223,7 +223,7 @@ variable "registry_auth" {
   }
 
   validation {
-    condition     = var.registry_auth == null || length(coalesce(var.registry_auth, "")) <= 256
+    condition     = var.registry_auth == null || length(var.registry_auth == null ? "" : var.registry_auth) <= 256
     error_message = "registry_auth is a tag value and may be at most 256 characters."
   }
 }
@@ -239,7 +239,7 @@ variable "config_location" {
   }
 
   validation {
-    condition     = var.config_location == null || length(coalesce(var.config_location, "")) <= 256
+    condition     = var.config_location == null || length(var.config_location == null ? "" : var.config_location) <= 256
     error_message = "config_location is a tag value and may be at most 256 characters."
   }
 }
@@ -284,23 +284,41 @@ variable "agent_settings" {
   }
 
   validation {
-    # Mirrors ecs-boot's refusal: credentials, IAM/IMDS isolation, privilege and filesystem
-    # locations must not be changeable by anyone who can tag an instance.
+    # The placement/tuning variables ecs-boot accepts from tags (Trust::Tag in src/agent_vars.rs;
+    # tests/test_terraform.py keeps the two lists equal). Credentials, IAM/IMDS isolation,
+    # privilege and path variables are refused from tags: bake them into the AMI config.
     condition = alltrue([
-      for k in keys(var.agent_settings) : !(
-        startswith(k, "ECS_ENGINE_AUTH_") ||
-        startswith(k, "ECS_ENABLE_TASK_IAM_ROLE") ||
-        contains([
-          "ECS_CLUSTER", "ECS_INSTANCE_ATTRIBUTES",
-          "ECS_DISABLE_PRIVILEGED", "ECS_SELINUX_CAPABLE", "ECS_APPARMOR_CAPABLE",
-          "ECS_AWSVPC_BLOCK_IMDS", "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS",
-          "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE",
-          "ECS_DATADIR", "ECS_HOST_DATA_DIR", "ECS_LOGFILE", "ECS_AUDIT_LOGFILE", "ECS_CHECKPOINT",
-          "ECS_UPDATES_ENABLED", "ECS_UPDATE_DOWNLOAD_DIR", "ECS_BACKEND_HOST",
-        ], k)
-      )
+      for k in keys(var.agent_settings) : contains([
+        "ECS_CONTAINER_STOP_TIMEOUT",
+        "ECS_CONTAINER_START_TIMEOUT",
+        "ECS_CONTAINER_CREATE_TIMEOUT",
+        "ECS_IMAGE_PULL_BEHAVIOR",
+        "ECS_IMAGE_PULL_TIMEOUT",
+        "ECS_IMAGE_PULL_INACTIVITY_TIMEOUT",
+        "ECS_IMAGE_CLEANUP_INTERVAL",
+        "ECS_IMAGE_MINIMUM_CLEANUP_AGE",
+        "ECS_NUM_IMAGES_DELETE_PER_CYCLE",
+        "ECS_DISABLE_IMAGE_CLEANUP",
+        "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION",
+        "ECS_RESERVED_MEMORY",
+        "ECS_LOGLEVEL",
+        "ECS_LOGLEVEL_ON_INSTANCE",
+        "ECS_LOG_ROLLOVER_TYPE",
+        "ECS_LOG_MAX_FILE_SIZE_MB",
+        "ECS_LOG_MAX_ROLL_COUNT",
+        "ECS_ENABLE_SPOT_INSTANCE_DRAINING",
+        "ECS_WARM_POOLS_CHECK",
+        "ECS_CONTAINER_INSTANCE_TAGS",
+        "ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM",
+        "ECS_ENABLE_CONTAINER_METADATA",
+        "ECS_POLL_METRICS",
+        "ECS_POLLING_METRICS_WAIT_DURATION",
+        "ECS_TASK_METADATA_RPS_LIMIT",
+        "ECS_ENABLE_HIGH_DENSITY_ENI",
+        "ECS_CGROUP_CPU_PERIOD",
+      ], k)
     ])
-    error_message = "agent_settings may not set ECS_ENGINE_AUTH_*, ECS_ENABLE_TASK_IAM_ROLE*, ECS_CLUSTER, ECS_INSTANCE_ATTRIBUTES, privilege, IMDS-blocking or path variables: ecs-boot refuses them from tags."
+    error_message = "agent_settings may only hold the placement/tuning variables ecs-boot accepts from tags (see README). ECS_ENGINE_AUTH_*, ECS_ENABLE_TASK_IAM_ROLE*, ECS_DISABLE_PRIVILEGED, ECS_AWSVPC_BLOCK_IMDS, ECS_DATADIR, ECS_LOGFILE and other security-relevant variables belong in the baked config."
   }
 
   validation {
