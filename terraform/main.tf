@@ -17,7 +17,7 @@ locals {
   cluster_name = coalesce(var.cluster_name, var.name)
   cluster_arn  = var.create_cluster ? aws_ecs_cluster.this[0].arn : "arn:${local.partition}:ecs:${local.region}:${local.account_id}:cluster/${local.cluster_name}"
 
-  ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.ami[0].value)
+  ami_id = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.ami[0].insecure_value
 
   # Everything ecs-boot reads from /latest/meta-data/tags/instance (docs/contract.md). These are
   # ASG tags propagated at launch, so they are on the instance before ecs-boot starts.

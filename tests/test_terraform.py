@@ -264,7 +264,7 @@ def test_examples(mod):
         assert "local.az_count" in str(subnet["count"])
     vc = complete["variable"]["availability_zones"]
     assert ">= 2" in str(vc["validation"]), "the complete example must span at least two AZs"
-    assert "aws_subnet.private[*].id" in str(complete["module"]["ecs_boot"]["subnet_ids"])
+    assert "aws_route_table_association.private[*].subnet_id" in str(complete["module"]["ecs_boot"]["subnet_ids"])
 
     minimal = parse_dir(TF / "examples" / "minimal")
     assert "aws_vpc" not in minimal["resource"], "the minimal example takes existing subnets"

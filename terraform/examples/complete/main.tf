@@ -23,9 +23,10 @@ locals {
 module "ecs_boot" {
   source = "../../"
 
-  name       = var.name
-  vpc_id     = aws_vpc.this.id
-  subnet_ids = aws_subnet.private[*].id
+  name   = var.name
+  vpc_id = aws_vpc.this.id
+  # Through the route table associations: the NAT route exists before the first launch.
+  subnet_ids = aws_route_table_association.private[*].subnet_id
 
   ami_ssm_parameter = var.ami_ssm_parameter
   instance_type     = "m6i.large"
@@ -52,7 +53,4 @@ module "ecs_boot" {
   tags = {
     "Environment" = "production"
   }
-
-  # The NAT routes must exist before instances boot: ecs-boot needs the AWS APIs.
-  depends_on = [aws_route.private_nat]
 }

@@ -89,19 +89,18 @@ resource "aws_nat_gateway" "this" {
   tags          = { "Name" = "${var.name}-${local.azs[count.index]}" }
 }
 
+# The default route is inline so that the route table association (which the module's subnet_ids
+# come from) implies it: instances never boot in a subnet without a way to the AWS APIs.
 resource "aws_route_table" "private" {
   count = local.az_count
 
   vpc_id = aws_vpc.this.id
   tags   = { "Name" = "${var.name}-private-${local.azs[count.index]}" }
-}
 
-resource "aws_route" "private_nat" {
-  count = local.az_count
-
-  route_table_id         = aws_route_table.private[count.index].id
-  destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
+  route {
+    cidr_block     = "0.0.0.0/0"
+    nat_gateway_id = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
+  }
 }
 
 resource "aws_route_table_association" "private" {
