@@ -85,12 +85,14 @@ def fake_agent(moto, imds, tmp_path):
     """fake_agent(config_path=None, *, env=None, wait_registered=False, **options) -> FakeAgent.
 
     options: register_delay, never_register, cluster_override, stop_delay (None = never),
-    instance_id (else IMDS). env adds variables (e.g. ECS_CLUSTER) to the agent's environment.
+    instance_id (else IMDS), port (introspection; else a free one, see harness.procs.free_port).
+    env adds variables (e.g. ECS_CLUSTER) to the agent's environment.
     """
     agents: list[FakeAgent] = []
 
     def start(config_path=None, *, env=None, wait_registered=False, register_delay=0.0,
-              never_register=False, cluster_override=None, stop_delay=0.5, instance_id=None):
+              never_register=False, cluster_override=None, stop_delay=0.5, instance_id=None,
+              port=None):
         args = ["--register-delay", str(register_delay),
                 "--stop-delay", "never" if stop_delay is None else str(stop_delay)]
         if config_path:
@@ -102,7 +104,7 @@ def fake_agent(moto, imds, tmp_path):
         if instance_id:
             args += ["--instance-id", instance_id]
         agent_env = {**base_env(moto.url, imds.url, tmp_path), **(env or {})}
-        agent = FakeAgent(agent_env, args, tmp_path / f"fake-agent-{len(agents)}.log")
+        agent = FakeAgent(agent_env, args, tmp_path / f"fake-agent-{len(agents)}.log", port)
         agents.append(agent)
         if wait_registered:
             agent.wait_registered()

@@ -53,8 +53,9 @@ def http_json(method: str, url: str, body=None, timeout: float = 5.0):
 class FakeAgent:
     """One fake_ecs_agent.py subprocess on free loopback ports."""
 
-    def __init__(self, env: dict, args: list[str], log_path: Path):
-        self.port, self.admin_port = free_port(), free_port()
+    def __init__(self, env: dict, args: list[str], log_path: Path, port: int | None = None):
+        # The caller may pick the introspection port first: ecs-boot's config must name it.
+        self.port, self.admin_port = port or free_port(), free_port()
         self.log_path = log_path
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
