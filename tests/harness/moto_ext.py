@@ -127,7 +127,7 @@ def _wrap_terminate_instance(original):
             return original(self, instance_id, should_decrement)
         group = state.auto_scaling_group
         original_size = group.desired_capacity
-        if state.lifecycle_state != "Terminating:Wait":
+        if state.lifecycle_state in lifecycle.CAPACITY_STATES:  # not already on its way out
             lifecycle.begin_wait(state, "Terminating:Wait")
         if should_decrement and group.desired_capacity:
             group.desired_capacity -= 1

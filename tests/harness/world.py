@@ -71,25 +71,15 @@ def build_world(
 ) -> World:
     """Build the world; `tags` are extra ASG tags propagated to the instance (value None drops
     a default tag, e.g. {"ecs-boot:cluster": None} for a fail-closed test)."""
-    client = lambda svc: make_client(svc, moto_url, region)  # noqa: E731
+    def client(service: str):
+        return make_client(service, moto_url, region)
+
     cluster = cluster or f"{name}-cluster"
     asg_name = f"{name}-asg"
     client("ecs").create_cluster(clusterName=cluster)
 
     secret = json.dumps(docker_config(registry, registry_user, registry_password))
-    registry_auth = None
-    if creds == "s3":
-        bucket, key = f"{name}-boot-config", "registry/config.json"
-        s3 = client("s3")
-        s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=bucket, Key=key, Body=secret.encode())
-        registry_auth = f"s3://{bucket}/{key}"
-    elif creds == "ssm":
-        param = f"/{name}/registry-auth"
-        client("ssm").put_parameter(Name=param, Value=secret, Type="SecureString")
-        registry_auth = f"ssm:{param}"
-    elif creds is not None:
-        raise ValueError(f"creds must be 's3', 'ssm' or None, not {creds!r}")
+    registry_auth = _store_credentials(client, name, creds, secret)
 
     ec2 = client("ec2")
     template = ec2.create_launch_template(
@@ -140,6 +130,23 @@ def build_world(
         registry_user=registry_user, registry_password=registry_password,
         tags=instance_tags,
     )
+
+
+def _store_credentials(client, name: str, creds: str | None, secret: str) -> str | None:
+    """Store the Docker config.json; return its ecs-boot:registry-auth location."""
+    if creds == "s3":
+        bucket, key = f"{name}-boot-config", "registry/config.json"
+        s3 = client("s3")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=secret.encode())
+        return f"s3://{bucket}/{key}"
+    if creds == "ssm":
+        param = f"/{name}/registry-auth"
+        client("ssm").put_parameter(Name=param, Value=secret, Type="SecureString")
+        return f"ssm:{param}"
+    if creds is not None:
+        raise ValueError(f"creds must be 's3', 'ssm' or None, not {creds!r}")
+    return None
 
 
 def _hook(name: str, transition: str, timeout: int, result: str) -> dict:
