@@ -1,0 +1,375 @@
+//! The ECS agent variables ecs-boot may write, each with the type the agent parses it as and
+//! whether a tag may set it. The agent exits (and systemd crash-loops it) on invalid JSON in a
+//! known key, so every value is checked here, before it can reach ecs.config.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    /// Non-negative integer.
+    Int,
+    /// Go duration such as `30s`, `10m`, `1h30m`.
+    Duration,
+    /// JSON object whose values are all strings.
+    JsonStringMap,
+    /// JSON array of strings.
+    JsonStringArray,
+    /// JSON array of integers.
+    JsonIntArray,
+    OneOf(&'static [&'static str]),
+    /// Free text on one line (paths, lists the agent splits itself).
+    Text,
+}
+
+/// Who may set a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Placement and tuning: tags may set it.
+    Tag,
+    /// Security-relevant: only the baked config (root-owned, in the AMI) may set it.
+    Baked,
+    /// Written by ecs-boot itself from its own sources (cluster, attributes, credentials).
+    Managed,
+}
+
+pub struct Var {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub trust: Trust,
+}
+
+const fn var(name: &'static str, kind: Kind, trust: Trust) -> Var {
+    Var { name, kind, trust }
+}
+
+use Kind::*;
+use Trust::*;
+
+/// Real agent variables (amazon-ecs-agent README), Linux. Anything not listed is refused.
+pub const VARS: &[Var] = &[
+    // Managed by ecs-boot from its own contract; never from `settings`.
+    var("ECS_CLUSTER", Text, Managed),
+    var("ECS_INSTANCE_ATTRIBUTES", JsonStringMap, Managed),
+    var(
+        "ECS_ENGINE_AUTH_TYPE",
+        OneOf(&["docker", "dockercfg"]),
+        Managed,
+    ),
+    var("ECS_ENGINE_AUTH_DATA", Text, Managed),
+    // Placement and tuning.
+    var("ECS_CONTAINER_STOP_TIMEOUT", Duration, Tag),
+    var("ECS_CONTAINER_START_TIMEOUT", Duration, Tag),
+    var("ECS_CONTAINER_CREATE_TIMEOUT", Duration, Tag),
+    var(
+        "ECS_IMAGE_PULL_BEHAVIOR",
+        OneOf(&["default", "always", "once", "prefer-cached"]),
+        Tag,
+    ),
+    var("ECS_IMAGE_PULL_TIMEOUT", Duration, Tag),
+    var("ECS_IMAGE_PULL_INACTIVITY_TIMEOUT", Duration, Tag),
+    var("ECS_IMAGE_CLEANUP_INTERVAL", Duration, Tag),
+    var("ECS_IMAGE_MINIMUM_CLEANUP_AGE", Duration, Tag),
+    var("ECS_NUM_IMAGES_DELETE_PER_CYCLE", Int, Tag),
+    var("ECS_DISABLE_IMAGE_CLEANUP", Bool, Tag),
+    var("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", Duration, Tag),
+    var("ECS_RESERVED_MEMORY", Int, Tag),
+    var(
+        "ECS_LOGLEVEL",
+        OneOf(&["crit", "error", "warn", "info", "debug"]),
+        Tag,
+    ),
+    var(
+        "ECS_LOGLEVEL_ON_INSTANCE",
+        OneOf(&["none", "crit", "error", "warn", "info", "debug"]),
+        Tag,
+    ),
+    var("ECS_LOG_ROLLOVER_TYPE", OneOf(&["hourly", "size"]), Tag),
+    var("ECS_LOG_MAX_FILE_SIZE_MB", Int, Tag),
+    var("ECS_LOG_MAX_ROLL_COUNT", Int, Tag),
+    var("ECS_ENABLE_SPOT_INSTANCE_DRAINING", Bool, Tag),
+    var("ECS_WARM_POOLS_CHECK", Bool, Tag),
+    var("ECS_CONTAINER_INSTANCE_TAGS", JsonStringMap, Tag),
+    var(
+        "ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM",
+        OneOf(&["ec2_instance", "none"]),
+        Tag,
+    ),
+    var("ECS_ENABLE_CONTAINER_METADATA", Bool, Tag),
+    var("ECS_POLL_METRICS", Bool, Tag),
+    var("ECS_POLLING_METRICS_WAIT_DURATION", Duration, Tag),
+    var("ECS_TASK_METADATA_RPS_LIMIT", Text, Tag),
+    var("ECS_ENABLE_HIGH_DENSITY_ENI", Bool, Tag),
+    var("ECS_CGROUP_CPU_PERIOD", Duration, Tag),
+    // Security-relevant: baked config only.
+    var("ECS_DISABLE_PRIVILEGED", Bool, Baked),
+    var("ECS_SELINUX_CAPABLE", Bool, Baked),
+    var("ECS_APPARMOR_CAPABLE", Bool, Baked),
+    var("ECS_ENABLE_TASK_IAM_ROLE", Bool, Baked),
+    var("ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", Bool, Baked),
+    var("ECS_AWSVPC_BLOCK_IMDS", Bool, Baked),
+    var("ECS_ENABLE_TASK_ENI", Bool, Baked),
+    var("ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS", Bool, Baked),
+    var("ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE", Bool, Baked),
+    var("ECS_AVAILABLE_LOGGING_DRIVERS", JsonStringArray, Baked),
+    var("ECS_RESERVED_PORTS", JsonIntArray, Baked),
+    var("ECS_RESERVED_PORTS_UDP", JsonIntArray, Baked),
+    var("ECS_DATADIR", Text, Baked),
+    var("ECS_HOST_DATA_DIR", Text, Baked),
+    var("ECS_LOGFILE", Text, Baked),
+    var("ECS_CHECKPOINT", Bool, Baked),
+    var("ECS_UPDATES_ENABLED", Bool, Baked),
+    var("ECS_UPDATE_DOWNLOAD_DIR", Text, Baked),
+    var("ECS_DISABLE_METRICS", Bool, Baked),
+    var("ECS_ENABLE_GPU_SUPPORT", Bool, Baked),
+    var("ECS_BACKEND_HOST", Text, Baked),
+    var("ECS_EXCLUDE_UNTRACKED_IMAGE", Text, Baked),
+    var("ECS_ENABLE_UNTRACKED_IMAGE_CLEANUP", Bool, Baked),
+    var("ECS_SHARED_VOLUME_MATCH_FULL_CONFIG", Bool, Baked),
+    var("ECS_DISABLE_DOCKER_HEALTH_CHECK", Bool, Baked),
+    var("ECS_ENABLE_RUNTIME_STATS", Bool, Baked),
+];
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum VarError {
+    #[error(
+        "{name} is not an ECS agent variable ecs-boot knows; check the spelling against the agent's README"
+    )]
+    Unknown { name: String },
+    #[error("{name} is written by ecs-boot itself ({how}); it cannot be given as a setting")]
+    Managed { name: String, how: &'static str },
+    #[error("{name} is security-relevant and may only come from the baked config, not from a tag")]
+    NotFromTags { name: String },
+    #[error("{name} is locked by the baked config ([ecs] locked); tags may not change it")]
+    Locked { name: String },
+    #[error(
+        "{name} has a control character (newline, CR, NUL, ...) that would inject another ecs.config line"
+    )]
+    ControlCharacter { name: String },
+    #[error(
+        "{name} must not be quoted: ecs-init keeps quotes verbatim, so they would become part of the value"
+    )]
+    Quoted { name: String },
+    #[error("{name} must be {expected}; got something else ({problem})")]
+    BadValue {
+        name: String,
+        expected: &'static str,
+        problem: String,
+    },
+}
+
+pub fn lookup(name: &str) -> Option<&'static Var> {
+    VARS.iter().find(|v| v.name == name)
+}
+
+/// What ecs-boot writes itself, and from which source; named in errors.
+pub fn managed_how(name: &str) -> &'static str {
+    match name {
+        "ECS_CLUSTER" => "from the ecs-boot:cluster tag or [ecs] cluster",
+        "ECS_INSTANCE_ATTRIBUTES" => "from ecs-boot:attribute:* tags or [ecs] attributes",
+        _ => "from the registry credentials (ecs-boot:registry-auth or [ecs] registry_auth)",
+    }
+}
+
+/// Checks a value destined for one ecs.config line: nothing may break out of the line.
+pub fn check_line_safe(name: &str, value: &str) -> Result<(), VarError> {
+    if value.chars().any(|c| c.is_control()) {
+        return Err(VarError::ControlCharacter {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Validates `value` as the agent would parse variable `var`.
+pub fn check_value(var: &Var, value: &str) -> Result<(), VarError> {
+    check_line_safe(var.name, value)?;
+    let bad = |expected: &'static str, problem: String| VarError::BadValue {
+        name: var.name.to_string(),
+        expected,
+        problem,
+    };
+    let scalar = !matches!(var.kind, JsonStringMap | JsonStringArray | JsonIntArray);
+    if scalar
+        && value.len() >= 2
+        && (value.starts_with('"') && value.ends_with('"')
+            || value.starts_with('\'') && value.ends_with('\''))
+    {
+        return Err(VarError::Quoted {
+            name: var.name.to_string(),
+        });
+    }
+    match var.kind {
+        Bool => match value {
+            "true" | "false" => Ok(()),
+            _ => Err(bad("true or false", format!("{} characters", value.len()))),
+        },
+        Int => value
+            .parse::<u64>()
+            .map(|_| ())
+            .map_err(|e| bad("a non-negative integer", e.to_string())),
+        Duration => parse_go_duration(value)
+            .map(|_| ())
+            .map_err(|p| bad("a Go duration such as 30s, 10m or 1h30m", p)),
+        OneOf(allowed) => {
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(VarError::BadValue {
+                    name: var.name.to_string(),
+                    expected: "one of the values the agent accepts",
+                    problem: format!("allowed: {}", allowed.join(", ")),
+                })
+            }
+        }
+        JsonStringMap => match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(serde_json::Value::Object(m)) if m.values().all(|v| v.is_string()) => Ok(()),
+            Ok(_) => Err(bad(
+                "a JSON object of strings",
+                "valid JSON of another shape".into(),
+            )),
+            Err(e) => Err(bad(
+                "a JSON object of strings",
+                format!("invalid JSON: {e}"),
+            )),
+        },
+        JsonStringArray => match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(serde_json::Value::Array(a)) if a.iter().all(|v| v.is_string()) => Ok(()),
+            Ok(_) => Err(bad(
+                "a JSON array of strings",
+                "valid JSON of another shape".into(),
+            )),
+            Err(e) => Err(bad("a JSON array of strings", format!("invalid JSON: {e}"))),
+        },
+        JsonIntArray => match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(serde_json::Value::Array(a)) if a.iter().all(|v| v.is_u64()) => Ok(()),
+            Ok(_) => Err(bad(
+                "a JSON array of port numbers",
+                "valid JSON of another shape".into(),
+            )),
+            Err(e) => Err(bad(
+                "a JSON array of port numbers",
+                format!("invalid JSON: {e}"),
+            )),
+        },
+        Text => {
+            if value.is_empty() {
+                Err(bad("a non-empty value", "empty".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Parses a Go `time.ParseDuration` string (units ns, us, µs, ms, s, m, h; fractions allowed).
+pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
+    let body = s.strip_prefix('+').unwrap_or(s);
+    if body == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if body.is_empty() || body.starts_with('-') {
+        return Err("empty or negative".into());
+    }
+    let mut total = 0f64;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(format!("expected a number at {rest:?}"));
+        }
+        let n: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("bad number {:?}", &rest[..num_len]))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err("missing unit (use s, m or h)".into()),
+            other => return Err(format!("unknown unit {other:?}")),
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, value: &str) -> Result<(), VarError> {
+        check_value(lookup(name).unwrap(), value)
+    }
+
+    #[test]
+    fn json_settings_must_have_the_agents_shape() {
+        assert!(check("ECS_CONTAINER_INSTANCE_TAGS", r#"{"team":"a"}"#).is_ok());
+        assert!(matches!(
+            check("ECS_CONTAINER_INSTANCE_TAGS", r#"{"team":1}"#),
+            Err(VarError::BadValue { .. })
+        ));
+        assert!(matches!(
+            check("ECS_CONTAINER_INSTANCE_TAGS", r#"{"team":"#),
+            Err(VarError::BadValue { .. })
+        ));
+        assert!(check("ECS_RESERVED_PORTS", "[22, 2375]").is_ok());
+        assert!(check("ECS_RESERVED_PORTS", r#"["22"]"#).is_err());
+        assert!(
+            check(
+                "ECS_AVAILABLE_LOGGING_DRIVERS",
+                r#"["json-file","awslogs"]"#
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn scalars_reject_quotes_and_control_characters() {
+        assert_eq!(
+            check("ECS_LOGLEVEL", "\"info\""),
+            Err(VarError::Quoted {
+                name: "ECS_LOGLEVEL".into()
+            })
+        );
+        assert!(matches!(
+            check("ECS_CONTAINER_STOP_TIMEOUT", "30s\nECS_CLUSTER=x"),
+            Err(VarError::ControlCharacter { .. })
+        ));
+        assert!(matches!(
+            check("ECS_CONTAINER_STOP_TIMEOUT", "30s\r"),
+            Err(VarError::ControlCharacter { .. })
+        ));
+        assert!(check("ECS_ENABLE_SPOT_INSTANCE_DRAINING", "yes").is_err());
+        assert!(check("ECS_RESERVED_MEMORY", "-1").is_err());
+    }
+
+    #[test]
+    fn go_durations_parse_like_the_agent() {
+        assert_eq!(parse_go_duration("1h30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_go_duration("1.5s").unwrap().as_millis(), 1500);
+        assert_eq!(parse_go_duration("0").unwrap().as_secs(), 0);
+        assert!(parse_go_duration("30").is_err());
+        assert!(parse_go_duration("10d").is_err());
+        assert!(parse_go_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn every_variable_is_unique_and_uppercase() {
+        let mut names: Vec<_> = VARS.iter().map(|v| v.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), VARS.len());
+        assert!(VARS.iter().all(|v| v.name.starts_with("ECS_")
+            && v.name.chars().all(|c| c.is_ascii_uppercase() || c == '_')));
+    }
+}

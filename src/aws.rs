@@ -1,0 +1,175 @@
+//! AWS SDK clients. Endpoints come only from the SDK's standard variables (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary runs against AWS and against emulators.
+
+use crate::location::Location;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Clone)]
+pub struct Aws {
+    sdk: SdkConfig,
+}
+
+#[derive(Debug, Error)]
+#[error("{location}: {problem}")]
+pub struct FetchError {
+    pub location: String,
+    pub problem: String,
+}
+
+/// A fetched object or parameter. `secure` says whether SSM stored it encrypted.
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub secure: bool,
+}
+
+/// An SDK error as one line: the service's code and message when it answered, else the chain of
+/// causes (connection refused, timeout, ...). Neither carries request payloads.
+pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> String {
+    match e.as_service_error() {
+        Some(se) => match (se.code(), se.message()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.to_string(),
+            _ => DisplayErrorContext(e).to_string(),
+        },
+        None => DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// The service error code, if the service answered.
+pub fn error_code<E: ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Option<String> {
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .map(str::to_string)
+}
+
+impl Aws {
+    /// `region` is the instance's, from its identity document, unless `AWS_REGION` overrides it.
+    pub async fn load(region: &str) -> Aws {
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| region.to_string());
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(5)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .operation_timeout(Duration::from_secs(40))
+                    .build(),
+            )
+            .load()
+            .await;
+        Aws { sdk }
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(&self.sdk);
+        // Emulators answer on one host: virtual-hosted style would ask for bucket.127.0.0.1.
+        if std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        {
+            b = b.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.sdk)
+    }
+
+    pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.sdk)
+    }
+
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.sdk)
+    }
+
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::new(&self.sdk)
+    }
+
+    /// Fetches an S3 object or an SSM parameter (decrypted), refusing anything over `max_bytes`.
+    pub async fn fetch(
+        &self,
+        location: &Location,
+        max_bytes: usize,
+    ) -> Result<Fetched, FetchError> {
+        let fail = |problem: String| FetchError {
+            location: location.to_string(),
+            problem,
+        };
+        let too_large = |n: usize| fail(format!("{n} bytes, over the {max_bytes}-byte limit"));
+        match location {
+            Location::S3 { bucket, key } => {
+                let out = self
+                    .s3()
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| fail(describe(&e)))?;
+                if let Some(len) = out.content_length()
+                    && len as usize > max_bytes
+                {
+                    return Err(too_large(len as usize));
+                }
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| fail(format!("reading the body: {e}")))?
+                    .into_bytes()
+                    .to_vec();
+                if bytes.len() > max_bytes {
+                    return Err(too_large(bytes.len()));
+                }
+                Ok(Fetched {
+                    bytes,
+                    secure: false,
+                })
+            }
+            Location::Ssm { name } => {
+                let out = self
+                    .ssm()
+                    .get_parameter()
+                    .name(name)
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|e| fail(describe(&e)))?;
+                let p = out
+                    .parameter()
+                    .ok_or_else(|| fail("no parameter in the answer".into()))?;
+                let value = p.value().unwrap_or_default().as_bytes().to_vec();
+                if value.len() > max_bytes {
+                    return Err(too_large(value.len()));
+                }
+                let secure = matches!(
+                    p.r#type(),
+                    Some(aws_sdk_ssm::types::ParameterType::SecureString)
+                );
+                Ok(Fetched {
+                    bytes: value,
+                    secure,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The config phase: identity and tags from IMDS, registry credentials from S3 or SSM, and
+//! ecs.config on disk. `run` and `render` share this code path, so `render` shows exactly what
+//! `run` would write.
+
+use crate::agent_env::{self, AgentEnv};
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::ecs_config::{self, Rendered};
+use crate::error::{Error, Result};
+use crate::imds::{Identity, Imds};
+use crate::location::Location;
+use crate::paths::Paths;
+use crate::registry_auth::{self, RegistryAuth};
+use crate::retry::{self, Backoff, Poll, WaitError};
+use crate::state::{EcsConfigRecord, Instance, PhaseStatus, StateStore};
+use crate::tags::{self, TagInputs};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// Records phases when `run` drives the boot; `render` passes `None` and records nothing.
+pub type Recorder<'a> = Option<&'a StateStore>;
+
+/// Runs `work` as phase `name`: timed, logged, and its error recorded with a hint.
+pub async fn phase<T>(
+    rec: Recorder<'_>,
+    name: &str,
+    work: impl Future<Output = Result<(T, Option<String>)>>,
+) -> Result<T> {
+    if let Some(s) = rec {
+        s.begin(name);
+    }
+    let out = work.await;
+    if let Some(s) = rec {
+        match &out {
+            Ok((_, detail)) => s.end(name, PhaseStatus::Ok, detail.clone(), None),
+            Err(e) => s.end(
+                name,
+                PhaseStatus::Failed,
+                None,
+                Some((e.to_string(), e.hint())),
+            ),
+        }
+    }
+    out.map(|(v, _)| v)
+}
+
+/// Everything the config phase learned, kept for the later phases.
+pub struct Prepared {
+    pub identity: Identity,
+    pub raw_tags: BTreeMap<String, String>,
+    pub tags: TagInputs,
+    pub env: AgentEnv,
+    pub auth: Option<RegistryAuth>,
+    pub auth_location: Option<String>,
+    pub rendered: Rendered,
+    pub aws: Aws,
+}
+
+pub async fn prepare(
+    config: &Config,
+    paths: &Paths,
+    imds: &Imds,
+    rec: Recorder<'_>,
+) -> Result<Prepared> {
+    let identity = phase(rec, "identity", async {
+        let id = imds.identity().await?;
+        let detail = format!(
+            "{} {} {}",
+            id.instance_id, id.availability_zone, id.instance_type
+        );
+        Ok((id, Some(detail)))
+    })
+    .await?;
+    if let Some(s) = rec {
+        s.update(|st| {
+            st.instance = Some(Instance {
+                instance_id: identity.instance_id.clone(),
+                region: identity.region.clone(),
+                availability_zone: identity.availability_zone.clone(),
+                instance_type: identity.instance_type.clone(),
+            })
+        });
+    }
+    let aws = Aws::load(&identity.region).await;
+
+    let (raw_tags, tags) = phase(rec, "tags", async {
+        let raw = wait_for_tags(imds, &required_tags(config), config.tags.wait).await?;
+        let parsed = tags::parse(&raw)?;
+        let detail = format!(
+            "{} tags, {} ecs-boot tags",
+            raw.len(),
+            raw.keys().filter(|k| k.starts_with("ecs-boot:")).count()
+        );
+        Ok(((raw, parsed), Some(detail)))
+    })
+    .await?;
+    if let Some(s) = rec {
+        for key in &tags.unknown {
+            s.warn(format!(
+                "tag {key} is not part of the ecs-boot tag contract and was ignored"
+            ));
+        }
+    }
+
+    let auth_location = agent_env::resolve_registry_auth(config, &tags);
+    let auth = phase(rec, "credentials", async {
+        let Some(raw) = &auth_location else {
+            return Ok((None, Some("no registry credentials configured".into())));
+        };
+        let auth = fetch_registry_auth(&aws, raw, &tags).await?;
+        let detail = format!("{} registries from {raw}", auth.logins.len());
+        Ok((Some(auth), Some(detail)))
+    })
+    .await?;
+
+    let (env, rendered) = phase(rec, "ecs-config-render", async {
+        let env = agent_env::build(config, &tags, auth.as_ref())?;
+        let existing = std::fs::read_to_string(paths.ecs_config()).ok();
+        let rendered = ecs_config::render(&env, existing.as_deref());
+        let detail = format!("{} managed variables", env.vars.len());
+        Ok(((env, rendered), Some(detail)))
+    })
+    .await?;
+    Ok(Prepared {
+        identity,
+        raw_tags,
+        tags,
+        env,
+        auth,
+        auth_location,
+        rendered,
+        aws,
+    })
+}
+
+/// Writes ecs.config and the per-boot ready marker `gate` checks; records what was written.
+pub async fn write(prepared: &Prepared, paths: &Paths, rec: &StateStore) -> Result<()> {
+    phase(Some(rec), "ecs-config-write", async {
+        let text = prepared.rendered.text.as_bytes();
+        let outcome = ecs_config::write_atomic(&paths.ecs_config(), text)?;
+        let sha = ecs_config::sha256_hex(text);
+        ecs_config::write_atomic(&paths.ready_marker(), format!("{sha}\n").as_bytes())?;
+        rec.update(|s| {
+            s.ecs_config = Some(EcsConfigRecord {
+                path: "/etc/ecs/ecs.config".into(),
+                sha256: sha.clone(),
+                cluster: prepared.env.cluster().to_string(),
+                keys: prepared.env.vars.keys().cloned().collect(),
+                registry_auth: prepared.auth_location.clone(),
+                registries: prepared
+                    .auth
+                    .as_ref()
+                    .map(RegistryAuth::registries)
+                    .unwrap_or_default(),
+            })
+        });
+        for key in &prepared.rendered.overridden {
+            rec.warn(format!(
+                "ecs.config had its own {key} line (user data?); ecs-boot's value replaces it"
+            ));
+        }
+        if let Some(conflict) =
+            ecs_config::checkpoint_conflict(&paths.agent_data_dir(), prepared.env.cluster())
+        {
+            rec.warn(conflict);
+        }
+        let what = match outcome {
+            ecs_config::WriteOutcome::Written => "written",
+            ecs_config::WriteOutcome::Unchanged => "unchanged",
+        };
+        Ok((
+            (),
+            Some(format!(
+                "{what}, cluster {}, sha256 {}",
+                prepared.env.cluster(),
+                &sha[..12]
+            )),
+        ))
+    })
+    .await
+}
+
+/// Tags the boot cannot go on without: the cluster unless baked, plus `[tags] required`.
+fn required_tags(config: &Config) -> Vec<String> {
+    let mut required = config.tags.required.clone();
+    if config.ecs.cluster.is_none() {
+        required.insert(0, tags::CLUSTER.to_string());
+    }
+    required
+}
+
+/// Reads tags until every required one is present: Auto Scaling propagates tags shortly after
+/// launch, so they can be missing for the first seconds of a boot.
+async fn wait_for_tags(
+    imds: &Imds,
+    required: &[String],
+    wait: Duration,
+) -> Result<BTreeMap<String, String>> {
+    let result = retry::poll_until(
+        wait,
+        Backoff::new(Duration::from_millis(250), Duration::from_secs(5)),
+        || async {
+            match imds.tags().await {
+                Err(e) => Poll::Fatal(Error::from(e)),
+                Ok(None) if required.is_empty() => Poll::Ready(BTreeMap::new()),
+                Ok(None) => Poll::Pending("tags disabled".into()),
+                Ok(Some(tags)) => {
+                    let missing: Vec<_> = required
+                        .iter()
+                        .filter(|k| !tags.contains_key(*k))
+                        .cloned()
+                        .collect();
+                    if missing.is_empty() {
+                        Poll::Ready(tags)
+                    } else {
+                        Poll::Pending(missing.join(","))
+                    }
+                }
+            }
+        },
+    )
+    .await;
+    match result {
+        Ok(tags) => Ok(tags),
+        Err(WaitError::Fatal(e)) => Err(e),
+        Err(WaitError::Deadline { last, .. }) if last == "tags disabled" => {
+            Err(Error::TagsDisabled {
+                missing: required.to_vec(),
+            })
+        }
+        Err(WaitError::Deadline { waited, last }) => Err(Error::TagsMissing {
+            missing: last.split(',').map(str::to_string).collect(),
+            waited,
+        }),
+    }
+}
+
+async fn fetch_registry_auth(aws: &Aws, raw: &str, tags: &TagInputs) -> Result<RegistryAuth> {
+    let key = if tags.registry_auth.as_deref() == Some(raw) {
+        format!("tag {}", tags::REGISTRY_AUTH)
+    } else {
+        "[ecs] registry_auth".to_string()
+    };
+    let location = Location::parse(raw).map_err(|source| Error::Location { key, source })?;
+    let fetched = aws
+        .fetch(&location, registry_auth::MAX_BYTES)
+        .await
+        .map_err(|source| Error::Fetch {
+            what: "registry credentials",
+            source,
+        })?;
+    if matches!(location, Location::Ssm { .. }) && !fetched.secure {
+        return Err(Error::NotSecure {
+            location: location.to_string(),
+            kind: "String",
+        });
+    }
+    Ok(RegistryAuth::parse(&fetched.bytes, &location.to_string())?)
+}

@@ -1,0 +1,142 @@
+//! The command line: data, not control flow. Each subcommand is a struct with `run`.
+
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::{boot, ecs_config, gate, status, version};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ecs-boot", version = version::LONG, about = "Brings an ECS container instance from power-on to in service, and out again without losing a task")]
+pub struct Cli {
+    /// Config file [default: <root>/etc/ecs-boot/config.toml; a missing file means defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Prefix for every host path ecs-boot reads or writes (tests, chroots)
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the agent (what systemd starts at boot)
+    Run,
+    /// Print the ecs.config `run` would write, from the same live sources; secrets masked
+    Render(RenderArgs),
+    /// Validate a config file offline
+    CheckConfig(CheckConfigArgs),
+    /// Show phases, timings, results and errors of this instance's boot
+    Status(StatusArgs),
+    /// Exit 0 only if this boot wrote a complete ecs.config (ExecStartPre of ecs.service)
+    Gate,
+    /// Print shell completions
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args)]
+pub struct RenderArgs {
+    /// Print secret values instead of their fingerprints
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Args)]
+pub struct CheckConfigArgs {
+    /// The file to check [default: --config]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// One line of JSON (schema in the README) instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+/// What `main` should exit with: 0, or the status code a command chose.
+pub type ExitCode = i32;
+
+impl Cli {
+    fn paths(&self) -> Paths {
+        Paths::new(&self.root)
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| self.paths().default_config())
+    }
+
+    fn load_config(&self) -> crate::error::Result<Config> {
+        Ok(Config::load(&self.config_path())?)
+    }
+
+    pub async fn run(self) -> crate::error::Result<ExitCode> {
+        match &self.command {
+            Command::Run => {
+                let agent = crate::run::Agent::new(self.load_config()?, self.paths());
+                agent.run().await?;
+                Ok(0)
+            }
+            Command::Render(args) => {
+                let config = self.load_config()?;
+                let imds = crate::imds::Imds::new(config.imds.timeout);
+                let prepared = boot::prepare(&config, &self.paths(), &imds, None).await?;
+                let text = &prepared.rendered.text;
+                if args.show_secrets {
+                    print!("{text}");
+                } else {
+                    print!("{}", ecs_config::mask(text, &prepared.env));
+                }
+                Ok(0)
+            }
+            Command::CheckConfig(args) => {
+                let path = args.file.clone().unwrap_or_else(|| self.config_path());
+                let text = std::fs::read_to_string(&path).map_err(|source| {
+                    crate::config::ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                let config = Config::parse(&text, &path.display().to_string())?;
+                println!(
+                    "{}: ok ({} system containers)",
+                    path.display(),
+                    config.containers.len()
+                );
+                Ok(0)
+            }
+            Command::Status(args) => {
+                let report = status::collect(&self.paths());
+                if args.json {
+                    println!("{}", status::render_json(&report));
+                } else {
+                    print!("{}", status::render_table(&report));
+                }
+                Ok(report.exit_code())
+            }
+            Command::Gate => match gate::check(&self.paths()) {
+                Ok(msg) => {
+                    eprintln!("ecs-boot gate: {msg}");
+                    Ok(0)
+                }
+                Err(msg) => {
+                    eprintln!("ecs-boot gate: refusing to start the ECS agent: {msg}");
+                    Ok(1)
+                }
+            },
+            Command::Completions(args) => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(args.shell, &mut cmd, "ecs-boot", &mut std::io::stdout());
+                Ok(0)
+            }
+        }
+    }
+}

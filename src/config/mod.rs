@@ -1,0 +1,369 @@
+//! `/etc/ecs-boot/config.toml`: the baked configuration. Unknown keys are errors (a typo must not
+//! silently drop a setting), and every error names the key and the file.
+
+mod container;
+mod duration;
+
+pub use container::{ContainerSpec, PullPolicy};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: {key}: {problem}")]
+    Invalid {
+        origin: String,
+        key: String,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub ecs: EcsSection,
+    pub tags: TagsSection,
+    pub imds: ImdsSection,
+    pub ecs_agent: EcsAgentSection,
+    pub lifecycle: LifecycleSection,
+    pub drain: DrainSection,
+    pub docker: DockerSection,
+    #[serde(rename = "container")]
+    pub containers: Vec<ContainerSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EcsSection {
+    /// Used when the instance has no `ecs-boot:cluster` tag.
+    pub cluster: Option<String>,
+    /// `s3://bucket/key` or `ssm:/name`; used when the instance has no `ecs-boot:registry-auth` tag.
+    pub registry_auth: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+    /// Any agent variable ecs-boot knows, security-relevant ones included (the AMI is trusted).
+    pub settings: BTreeMap<String, String>,
+    /// Names tags may not override: agent variables, or `cluster`, `registry-auth`, `config`,
+    /// `attributes`.
+    pub locked: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TagsSection {
+    /// How long to wait for required tags: ASG tag propagation can lag the boot.
+    #[serde(with = "duration")]
+    pub wait: Duration,
+    /// Tags to wait for besides `ecs-boot:cluster` (which is required unless `[ecs] cluster` is set).
+    pub required: Vec<String>,
+}
+
+impl Default for TagsSection {
+    fn default() -> Self {
+        Self {
+            wait: Duration::from_secs(120),
+            required: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImdsSection {
+    /// Per-request deadline for one IMDS answer (retries included).
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for ImdsSection {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EcsAgentSection {
+    /// Base URL of the agent's introspection API (host network only: ecs-init firewalls it).
+    pub introspection_url: String,
+    /// How long the agent may take to register before the boot fails.
+    #[serde(with = "duration")]
+    pub registration_timeout: Duration,
+}
+
+impl Default for EcsAgentSection {
+    fn default() -> Self {
+        Self {
+            introspection_url: "http://127.0.0.1:51678".into(),
+            registration_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// ABANDON the launch hook so the ASG replaces the instance at once.
+    #[default]
+    Abandon,
+    /// Leave the hook pending (for debugging); it times out to its DefaultResult.
+    Leave,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HookResult {
+    Continue,
+    Abandon,
+}
+
+impl HookResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookResult::Continue => "CONTINUE",
+            HookResult::Abandon => "ABANDON",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleSection {
+    /// Hook names; when empty, the `ecs-boot:*-hook` tags, else discovered from the ASG.
+    pub launch_hook: Option<String>,
+    pub terminate_hook: Option<String>,
+    pub on_failure: OnFailure,
+    /// Heartbeat period; by default a third of the hook's heartbeat timeout (at most 5 min).
+    #[serde(with = "duration::option")]
+    pub heartbeat_interval: Option<Duration>,
+}
+
+impl Default for LifecycleSection {
+    fn default() -> Self {
+        Self {
+            launch_hook: None,
+            terminate_hook: None,
+            on_failure: OnFailure::Abandon,
+            heartbeat_interval: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrainSection {
+    /// Watch for termination (lifecycle state, spot notices) and drain.
+    pub enabled: bool,
+    /// How often to read target-lifecycle-state and the spot notice.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// Longest drain before the terminate hook is completed anyway with `result_on_deadline`.
+    #[serde(with = "duration")]
+    pub deadline: Duration,
+    /// After this long, standalone tasks (not part of a service), which DRAINING leaves running,
+    /// are stopped.
+    #[serde(with = "duration")]
+    pub standalone_grace: Duration,
+    pub result_on_deadline: HookResult,
+    pub spot: bool,
+    pub rebalance: bool,
+}
+
+impl Default for DrainSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval: Duration::from_secs(5),
+            deadline: Duration::from_secs(900),
+            standalone_grace: Duration::from_secs(120),
+            result_on_deadline: HookResult::Continue,
+            spot: true,
+            rebalance: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerSection {
+    /// How long to wait for the Docker engine to answer.
+    #[serde(with = "duration")]
+    pub engine_wait: Duration,
+}
+
+impl Default for DockerSection {
+    fn default() -> Self {
+        Self {
+            engine_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Names `[ecs] locked` may hold besides agent variables.
+pub const LOCKABLE_KEYS: &[&str] = &["cluster", "registry-auth", "config", "attributes"];
+
+impl Config {
+    /// Reads `path`; a missing file means defaults (a stock AMI needs no config at all).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: one_line(&e.to_string()),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: values the ECS agent or Docker would reject later.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, problem: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key,
+            problem,
+        };
+        if let Some(c) = &self.ecs.cluster {
+            crate::tags::check_cluster_name(c).map_err(|p| invalid("ecs.cluster".into(), p))?;
+        }
+        if let Some(loc) = &self.ecs.registry_auth {
+            crate::location::Location::parse(loc)
+                .map_err(|e| invalid("ecs.registry_auth".into(), e.to_string()))?;
+        }
+        for (name, value) in &self.ecs.attributes {
+            crate::agent_vars::check_line_safe(name, value)
+                .map_err(|e| invalid(format!("ecs.attributes.{name}"), e.to_string()))?;
+        }
+        for (name, value) in &self.ecs.settings {
+            crate::agent_env::check_setting(name, value, crate::agent_env::Source::Baked)
+                .map_err(|e| invalid(format!("ecs.settings.{name}"), e.to_string()))?;
+        }
+        for name in &self.ecs.locked {
+            if !LOCKABLE_KEYS.contains(&name.as_str()) && crate::agent_vars::lookup(name).is_none()
+            {
+                return Err(invalid(
+                    "ecs.locked".into(),
+                    format!(
+                        "{name:?} is neither an agent variable nor one of {}",
+                        LOCKABLE_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if !self.ecs_agent.introspection_url.starts_with("http://") {
+            return Err(invalid(
+                "ecs_agent.introspection_url".into(),
+                "must be an http:// URL on the host".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, c) in self.containers.iter().enumerate() {
+            c.validate()
+                .map_err(|(field, problem)| invalid(format!("container[{i}].{field}"), problem))?;
+            if !seen.insert(c.name.as_str()) {
+                return Err(invalid(
+                    format!("container[{i}].name"),
+                    format!("{:?} is used by another container", c.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Memory that system containers may use, reserved from ECS so it does not overcommit the node.
+    pub fn system_container_memory_mib(&self) -> u64 {
+        self.containers.iter().filter_map(|c| c.memory_mib).sum()
+    }
+}
+
+/// toml's messages span several lines with a source excerpt; keep them to one journald line.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let c = Config::parse("", "test").unwrap();
+        assert_eq!(c.tags.wait, Duration::from_secs(120));
+        assert_eq!(c.lifecycle.on_failure, OnFailure::Abandon);
+        assert!(c.containers.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("[ecs]\nclustre = \"x\"\n", "config.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("clustre"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_setting_names_the_key() {
+        let err = Config::parse("[ecs.settings]\nECS_LOGLEVEL = \"loud\"\n", "config.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ecs.settings.ECS_LOGLEVEL"), "{err}");
+        let err = Config::parse("[ecs.settings]\nECS_NOPE = \"1\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ECS_NOPE"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_human() {
+        let c = Config::parse(
+            "[tags]\nwait = \"2m 30s\"\n[drain]\ndeadline = \"1h\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.tags.wait, Duration::from_secs(150));
+        assert_eq!(c.drain.deadline, Duration::from_secs(3600));
+        let err = Config::parse("[tags]\nwait = \"soon\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wait"), "{err}");
+    }
+
+    #[test]
+    fn locked_names_are_checked() {
+        assert!(
+            Config::parse(
+                "[ecs]\nlocked = [\"registry-auth\", \"ECS_LOGLEVEL\"]\n",
+                "t"
+            )
+            .is_ok()
+        );
+        assert!(Config::parse("[ecs]\nlocked = [\"everything\"]\n", "t").is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! The top-level error: wraps each concern's error and knows the hint an operator needs.
+
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Imds(#[from] crate::imds::ImdsFailure),
+    #[error("instance tags are not readable from IMDS (404 on /latest/meta-data/tags/instance) and these are required: {}", missing.join(", "))]
+    TagsDisabled { missing: Vec<String> },
+    #[error("required tags still missing after {}s: {}", waited.as_secs(), missing.join(", "))]
+    TagsMissing {
+        missing: Vec<String>,
+        waited: Duration,
+    },
+    #[error(transparent)]
+    Tag(#[from] crate::tags::TagError),
+    #[error(transparent)]
+    Env(#[from] crate::agent_env::EnvError),
+    #[error("{key}: {source}")]
+    Location {
+        key: String,
+        source: crate::location::LocationError,
+    },
+    #[error("cannot fetch {what} from {source}")]
+    Fetch {
+        what: &'static str,
+        source: crate::aws::FetchError,
+    },
+    #[error(
+        "registry credentials in {location} are a plain {kind} parameter; store them as an SSM SecureString"
+    )]
+    NotSecure {
+        location: String,
+        kind: &'static str,
+    },
+    #[error(transparent)]
+    Auth(#[from] crate::registry_auth::AuthError),
+    #[error(transparent)]
+    Write(#[from] crate::ecs_config::WriteError),
+    #[error("{0}")]
+    Containers(String),
+    #[error("{0}")]
+    Registration(String),
+    #[error("{0}")]
+    Lifecycle(String),
+    #[error("{0}")]
+    Drain(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// What to check first; shown in status and logged with the error.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::Config(_) => "fix the named key in the config file; `ecs-boot check-config FILE` validates it offline".into(),
+            Error::Imds(f) if f.status == Some(403) => "IMDS refused the request: is the metadata endpoint enabled (http_endpoint = \"enabled\")?".into(),
+            Error::Imds(_) => "check that IMDS is enabled and reachable (ecs-boot runs on the host: hop limit 1 suffices) and that IMDSv2 tokens are allowed".into(),
+            Error::TagsDisabled { .. } => "enable instance tags in metadata: launch template metadata_options { instance_metadata_tags = \"enabled\" } (or aws ec2 modify-instance-metadata-options --instance-metadata-tags enabled), and tag the ASG with propagate_at_launch".into(),
+            Error::TagsMissing { .. } => "tag the ASG with these keys and propagate_at_launch = true; if they arrive late, raise [tags] wait in config.toml".into(),
+            Error::Tag(_) => "fix the named tag on the ASG (propagated tags) or the instance".into(),
+            Error::Env(crate::agent_env::EnvError::NoCluster) => "set the ecs-boot:cluster tag on the ASG (propagate_at_launch) or [ecs] cluster in /etc/ecs-boot/config.toml".into(),
+            Error::Env(_) => "fix the named tag or [ecs.settings] key; tags may only set placement and tuning variables (see the README's tag contract)".into(),
+            Error::Location { .. } => "use s3://bucket/key or ssm:/parameter/name".into(),
+            Error::Fetch { .. } => "check the object exists and the instance role may read it (s3:GetObject, or ssm:GetParameter plus kms:Decrypt)".into(),
+            Error::NotSecure { .. } => "recreate the parameter with --type SecureString".into(),
+            Error::Auth(_) => "fix the credentials object: Docker config.json ({\"auths\":{...}}), dockercfg, or {\"username\",\"password\",\"registry\"}".into(),
+            Error::Write(_) => "check that /etc/ecs is writable (not read-only, disk not full)".into(),
+            Error::Containers(_) => "check the image name and the Docker engine (`docker ps -a`, `journalctl -u docker`); essential containers must stay up".into(),
+            Error::Registration(_) => "check the ECS agent: `systemctl status ecs`, `journalctl -u ecs`, /var/log/ecs/ecs-agent.log, and that the instance role can reach ECS".into(),
+            Error::Lifecycle(_) => "check the instance role may call autoscaling:CompleteLifecycleAction / RecordLifecycleActionHeartbeat on this ASG".into(),
+            Error::Drain(_) => "check the instance role may call ecs:UpdateContainerInstancesState, ecs:ListTasks, ecs:DescribeTasks and ecs:StopTask".into(),
+            Error::Other(_) => "see `journalctl -u ecs-boot`".into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,181 @@
+//! IMDSv2 through aws-config's client (token fetch, TTL header, refresh, 401 re-auth, and the
+//! `AWS_EC2_METADATA_SERVICE_ENDPOINT` override). We add retries for 429 and connect timeouts,
+//! and read 404 as "absent".
+
+use aws_config::imds::client::Client;
+use aws_config::imds::client::error::ImdsError;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, SharedRetryClassifier,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[error("IMDS {path}: {message}")]
+pub struct ImdsFailure {
+    pub path: String,
+    pub message: String,
+    /// The HTTP status, when IMDS answered.
+    pub status: Option<u16>,
+}
+
+/// The instance identity document: one call gives id, region, AZ and type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub instance_id: String,
+    pub region: String,
+    #[serde(default)]
+    pub availability_zone: String,
+    #[serde(default)]
+    pub instance_type: String,
+}
+
+/// `spot/instance-action`: a stop, hibernate or terminate is scheduled at `time`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SpotAction {
+    pub action: String,
+    pub time: String,
+}
+
+#[derive(Clone)]
+pub struct Imds {
+    client: Client,
+}
+
+/// The SDK's classifier plus 429 (IMDS throttles per instance) and connect timeouts (IMDS can be
+/// slow to come up early in boot).
+#[derive(Debug)]
+struct RetryThrottlingToo;
+
+impl ClassifyRetry for RetryThrottlingToo {
+    fn name(&self) -> &'static str {
+        "ecs-boot IMDS retry classifier"
+    }
+
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.response().map(|r| r.status().as_u16()) {
+            Some(429) => RetryAction::throttling_error(),
+            Some(401) => RetryAction::server_error(),
+            Some(s) if s >= 500 => RetryAction::server_error(),
+            Some(_) => RetryAction::NoActionIndicated,
+            None => RetryAction::transient_error(),
+        }
+    }
+}
+
+impl Imds {
+    pub fn new(timeout: Duration) -> Imds {
+        let client = Client::builder()
+            .max_attempts(5)
+            .connect_timeout(Duration::from_secs(1))
+            .read_timeout(Duration::from_secs(2))
+            .operation_timeout(timeout)
+            .retry_classifier(SharedRetryClassifier::new(RetryThrottlingToo))
+            .build();
+        Imds { client }
+    }
+
+    /// GETs `path`; `Ok(None)` when IMDS says 404.
+    pub async fn get_opt(&self, path: &str) -> Result<Option<String>, ImdsFailure> {
+        match self.client.get(path).await {
+            Ok(v) => Ok(Some(v.as_ref().to_string())),
+            Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
+            Err(e) => {
+                let status = match &e {
+                    ImdsError::ErrorResponse(r) => Some(r.response().status().as_u16()),
+                    _ => None,
+                };
+                Err(ImdsFailure {
+                    path: path.to_string(),
+                    message: describe(&e),
+                    status,
+                })
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<String, ImdsFailure> {
+        self.get_opt(path).await?.ok_or_else(|| ImdsFailure {
+            path: path.into(),
+            message: "not found (404)".into(),
+            status: Some(404),
+        })
+    }
+
+    pub async fn identity(&self) -> Result<Identity, ImdsFailure> {
+        let path = "/latest/dynamic/instance-identity/document";
+        let doc = self.get(path).await?;
+        serde_json::from_str(&doc).map_err(|e| ImdsFailure {
+            path: path.into(),
+            message: format!("not an identity document: {e}"),
+            status: None,
+        })
+    }
+
+    /// All instance tags; `None` when tags in instance metadata are disabled (404 on the list).
+    pub async fn tags(&self) -> Result<Option<BTreeMap<String, String>>, ImdsFailure> {
+        let Some(list) = self.get_opt("/latest/meta-data/tags/instance").await? else {
+            return Ok(None);
+        };
+        let mut tags = BTreeMap::new();
+        for key in list.lines().map(str::trim).filter(|k| !k.is_empty()) {
+            // A tag removed between the list and the read is simply gone.
+            if let Some(value) = self
+                .get_opt(&format!("/latest/meta-data/tags/instance/{key}"))
+                .await?
+            {
+                tags.insert(key.to_string(), value);
+            }
+        }
+        Ok(Some(tags))
+    }
+
+    /// `autoscaling/target-lifecycle-state`; `None` until the instance transitions toward a state.
+    pub async fn target_lifecycle_state(&self) -> Result<Option<String>, ImdsFailure> {
+        Ok(self
+            .get_opt("/latest/meta-data/autoscaling/target-lifecycle-state")
+            .await?
+            .map(|s| s.trim().to_string()))
+    }
+
+    pub async fn spot_action(&self) -> Result<Option<SpotAction>, ImdsFailure> {
+        let path = "/latest/meta-data/spot/instance-action";
+        let Some(body) = self.get_opt(path).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&body)
+            .map(Some)
+            .map_err(|e| ImdsFailure {
+                path: path.into(),
+                message: format!("not a spot instance action: {e}"),
+                status: None,
+            })
+    }
+
+    pub async fn rebalance_recommended(&self) -> Result<bool, ImdsFailure> {
+        Ok(self
+            .get_opt("/latest/meta-data/events/recommendations/rebalance")
+            .await?
+            .is_some())
+    }
+}
+
+/// One line naming the HTTP status where there is one; the SDK's Display chains sources.
+fn describe(e: &ImdsError) -> String {
+    match e {
+        ImdsError::ErrorResponse(r) => format!("HTTP {}", r.response().status().as_u16()),
+        other => {
+            let mut msg = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            msg
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Bounded, jittered retries and deadlines: every wait in ecs-boot goes through here, so no loop
+//! can spin forever or hammer an endpoint in lockstep with the rest of the fleet.
+
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Exponential backoff with "full jitter" (each sleep is uniform in [base/2, base]), capped.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self { next: initial, max }
+    }
+
+    /// The delay to sleep now; doubles the following one up to `max`.
+    pub fn next_delay(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        jitter(base)
+    }
+}
+
+/// A value in [d/2, d]: spreads a fleet's retries without ever waiting longer than `d`.
+pub fn jitter(d: Duration) -> Duration {
+    let half = d / 2;
+    let extra_ms = half.as_millis() as u64;
+    if extra_ms == 0 {
+        return d;
+    }
+    half + Duration::from_millis(rand::random_range(0..=extra_ms))
+}
+
+/// What a polled attempt says about the wait.
+pub enum Poll<T, E> {
+    Ready(T),
+    /// Not yet; keep waiting. Carries the latest reason, reported if the deadline passes.
+    Pending(String),
+    /// Give up now: waiting longer cannot help.
+    Fatal(E),
+}
+
+/// Why a wait ended without a result.
+#[derive(Debug)]
+pub enum WaitError<E> {
+    /// The deadline passed; the last "not yet" reason is kept for the error message.
+    Deadline {
+        waited: Duration,
+        last: String,
+    },
+    Fatal(E),
+}
+
+/// Polls `attempt` until it is ready, fatal, or `deadline` passes. Sleeps follow `backoff`, and the
+/// last sleep is cut short so the deadline is honoured to the millisecond.
+pub async fn poll_until<T, E, F, Fut>(
+    deadline: Duration,
+    mut backoff: Backoff,
+    mut attempt: F,
+) -> Result<T, WaitError<E>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Poll<T, E>>,
+{
+    let start = Instant::now();
+    let end = start + deadline;
+    loop {
+        let remaining = end.saturating_duration_since(Instant::now());
+        let last =
+            match tokio::time::timeout(remaining.max(Duration::from_millis(1)), attempt()).await {
+                Ok(Poll::Ready(v)) => return Ok(v),
+                Ok(Poll::Fatal(e)) => return Err(WaitError::Fatal(e)),
+                Ok(Poll::Pending(reason)) => reason,
+                Err(_) => "the last attempt did not answer before the deadline".to_string(),
+            };
+        let now = Instant::now();
+        if now >= end {
+            return Err(WaitError::Deadline {
+                waited: now - start,
+                last,
+            });
+        }
+        tokio::time::sleep(backoff.next_delay().min(end - now)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_and_full() {
+        for _ in 0..200 {
+            let d = jitter(Duration::from_millis(1000));
+            assert!(
+                d >= Duration::from_millis(500) && d <= Duration::from_millis(1000),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
+        let delays: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
+        assert!(delays[0] <= Duration::from_millis(100));
+        assert!(delays[4] >= Duration::from_millis(200) && delays[4] <= Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_reports_the_last_reason() {
+        let mut n = 0;
+        let r: Result<(), WaitError<()>> = poll_until(
+            Duration::from_secs(3),
+            Backoff::new(Duration::from_millis(250), Duration::from_secs(1)),
+            || {
+                n += 1;
+                let reason = format!("attempt {n}");
+                async move { Poll::Pending(reason) }
+            },
+        )
+        .await;
+        match r {
+            Err(WaitError::Deadline { waited, last }) => {
+                assert!(
+                    waited >= Duration::from_secs(3) && waited < Duration::from_millis(3100),
+                    "{waited:?}"
+                );
+                assert!(last.starts_with("attempt "));
+            }
+            _ => panic!("expected a deadline"),
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! `ecs-boot status`: what the running (or last) agent recorded, as a table for people or JSON for
+//! machines. Reads only the state file, the ecs.config on disk and the local agent: it answers even
+//! when the daemon is down, and it never prints a secret (the state holds none).
+
+use crate::ecs_config::sha256_hex;
+use crate::paths::Paths;
+use crate::state::{Outcome, PhaseStatus, State};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Version of the `--json` document; bumped only on incompatible changes.
+pub const JSON_SCHEMA: u32 = 1;
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    pub const HEALTHY: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const IN_PROGRESS: i32 = 3;
+    pub const NO_STATE: i32 = 4;
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub status_schema: u32,
+    /// `healthy`, `in_progress`, `failed` or `no_state`.
+    pub health: &'static str,
+    pub daemon_running: bool,
+    pub ecs_config_drift: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<String>,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> i32 {
+        match self.health {
+            "healthy" => exit::HEALTHY,
+            "failed" => exit::FAILED,
+            "in_progress" => exit::IN_PROGRESS,
+            _ => exit::NO_STATE,
+        }
+    }
+}
+
+pub fn collect(paths: &Paths) -> Report {
+    let state = State::read(&paths.state_file()).ok();
+    let daemon_running = state.as_ref().is_some_and(|s| pid_is_ecs_boot(s.pid));
+    let health = match &state {
+        None => "no_state",
+        Some(s) => health_of(s, daemon_running),
+    };
+    let ecs_config_drift = state.as_ref().and_then(|s| drift(paths, s));
+    let journal = if daemon_running {
+        Vec::new()
+    } else {
+        last_journal_lines(12)
+    };
+    Report {
+        status_schema: JSON_SCHEMA,
+        health,
+        daemon_running,
+        ecs_config_drift,
+        state,
+        journal,
+    }
+}
+
+/// A boot that stopped midway without a running daemon has failed, whatever it last recorded.
+pub fn health_of(s: &State, daemon_running: bool) -> &'static str {
+    match s.outcome {
+        Outcome::InService | Outcome::Warmed | Outcome::Terminated => "healthy",
+        Outcome::Failed => "failed",
+        Outcome::Booting | Outcome::Draining if daemon_running => "in_progress",
+        Outcome::Booting | Outcome::Draining => "failed",
+    }
+}
+
+/// Differences between what ecs-boot wrote and what is on disk now.
+fn drift(paths: &Paths, s: &State) -> Option<String> {
+    let recorded = s.ecs_config.as_ref()?;
+    match std::fs::read(paths.ecs_config()) {
+        Err(_) => Some("ecs.config is missing".into()),
+        Ok(bytes) if sha256_hex(&bytes) != recorded.sha256 => Some(format!(
+            "ecs.config on disk (sha256 {}) differs from what ecs-boot wrote ({})",
+            &sha256_hex(&bytes)[..12],
+            &recorded.sha256[..12.min(recorded.sha256.len())]
+        )),
+        Ok(_) => None,
+    }
+}
+
+fn pid_is_ecs_boot(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.contains("ecs-boot") && c.split('\0').any(|a| a == "run"))
+}
+
+fn last_journal_lines(n: usize) -> Vec<String> {
+    let out = std::process::Command::new("journalctl")
+        .args([
+            "-u",
+            "ecs-boot",
+            "-n",
+            &n.to_string(),
+            "--no-pager",
+            "-o",
+            "short-iso",
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("-- "))
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn render_json(r: &Report) -> String {
+    serde_json::to_string(r).expect("report serializes")
+}
+
+fn ms(d: Option<u64>) -> String {
+    match d {
+        None => "…".into(),
+        Some(ms) if ms < 1000 => format!("{ms} ms"),
+        Some(ms) => format!("{:.1} s", ms as f64 / 1000.0),
+    }
+}
+
+fn clock(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// The human table.
+pub fn render_table(r: &Report) -> String {
+    let mut o = String::new();
+    let Some(s) = &r.state else {
+        let _ = writeln!(
+            o,
+            "ecs-boot has not run on this instance (no state file). health: no_state"
+        );
+        push_journal(&mut o, &r.journal);
+        return o;
+    };
+    let _ = writeln!(
+        o,
+        "ecs-boot {} ({})   health: {}   outcome: {}   daemon: {}",
+        s.version,
+        s.commit,
+        r.health,
+        s.outcome.as_str(),
+        if r.daemon_running {
+            format!("running (pid {})", s.pid)
+        } else {
+            "not running".into()
+        }
+    );
+    if let Some(i) = &s.instance {
+        let _ = writeln!(
+            o,
+            "instance {}  {}  {}  {}",
+            i.instance_id, i.region, i.availability_zone, i.instance_type
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nPHASE                  STATUS   START         DURATION  DETAIL"
+    );
+    for p in &s.phases {
+        let status = match p.status {
+            PhaseStatus::Running => "running",
+            PhaseStatus::Ok => "ok",
+            PhaseStatus::Failed => "FAILED",
+            PhaseStatus::Skipped => "skipped",
+        };
+        let detail = p.error.as_deref().or(p.detail.as_deref()).unwrap_or("");
+        let _ = writeln!(
+            o,
+            "{:<22} {:<8} {:<13} {:>8}  {}",
+            p.name,
+            status,
+            clock(p.started_at),
+            ms(p.duration_ms),
+            detail
+        );
+    }
+    if let Some(c) = &s.ecs_config {
+        let _ = writeln!(
+            o,
+            "\necs.config  cluster {}  sha256 {}  {} keys{}",
+            c.cluster,
+            &c.sha256[..12.min(c.sha256.len())],
+            c.keys.len(),
+            c.registry_auth
+                .as_ref()
+                .map(|l| format!("  credentials from {l}"))
+                .unwrap_or_default()
+        );
+    }
+    match &r.ecs_config_drift {
+        Some(d) => {
+            let _ = writeln!(o, "DRIFT: {d}");
+        }
+        None if s.ecs_config.is_some() => {
+            let _ = writeln!(o, "no drift: the file on disk is what ecs-boot wrote");
+        }
+        None => {}
+    }
+    if !s.containers.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nCONTAINER        STATE      RESTARTS  ACTION     ID            IMAGE"
+        );
+        for c in &s.containers {
+            let _ = writeln!(
+                o,
+                "{:<16} {:<10} {:>8}  {:<10} {:<13} {}{}",
+                c.name,
+                c.state,
+                c.restart_count,
+                c.action,
+                &c.id[..12.min(c.id.len())],
+                c.image,
+                c.last_error
+                    .as_ref()
+                    .map(|e| format!("  error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(reg) = &s.registration {
+        let _ = writeln!(
+            o,
+            "\nregistered  {}  cluster {}  at {}",
+            reg.container_instance_arn,
+            reg.cluster,
+            clock(reg.registered_at)
+        );
+    }
+    for h in &s.hooks {
+        let latency = h
+            .latency_ms
+            .map(|l| {
+                format!(
+                    "  {l} ms after {}",
+                    if h.transition == "launch" {
+                        "registration"
+                    } else {
+                        "drain"
+                    }
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "hook {:<9} {}  {} on {}  {}{}{}",
+            h.transition,
+            h.result,
+            h.hook,
+            h.asg,
+            clock(h.completed_at),
+            latency,
+            h.cause
+                .as_ref()
+                .map(|c| format!("  cause: {c}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(d) = &s.drain {
+        let _ = writeln!(
+            o,
+            "drain  {}  trigger {}  tasks left {}  started {}  deadline {}",
+            d.state,
+            d.trigger,
+            d.tasks_left,
+            clock(d.started_at),
+            clock(d.deadline_at)
+        );
+    }
+    for w in &s.warnings {
+        let _ = writeln!(o, "WARNING: {w}");
+    }
+    if let Some(e) = &s.error {
+        let _ = writeln!(
+            o,
+            "\nERROR in {}: {}\n  hint: {}",
+            e.phase, e.message, e.hint
+        );
+    }
+    if !r.daemon_running {
+        push_journal(&mut o, &r.journal);
+    }
+    o
+}
+
+fn push_journal(o: &mut String, journal: &[String]) {
+    if !journal.is_empty() {
+        let _ = writeln!(o, "\nlast journal lines of ecs-boot.service:");
+        for l in journal {
+            let _ = writeln!(o, "  {l}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{ErrorRecord, Phase};
+
+    fn report(state: State, running: bool) -> Report {
+        Report {
+            status_schema: JSON_SCHEMA,
+            health: health_of(&state, running),
+            daemon_running: running,
+            ecs_config_drift: None,
+            state: Some(state),
+            journal: vec![],
+        }
+    }
+
+    #[test]
+    fn a_dead_daemon_mid_boot_is_a_failure() {
+        let s = State::new();
+        assert_eq!(report(s.clone(), true).exit_code(), exit::IN_PROGRESS);
+        assert_eq!(report(s, false).exit_code(), exit::FAILED);
+    }
+
+    #[test]
+    fn table_shows_phases_errors_and_hints() {
+        let mut s = State::new();
+        s.outcome = Outcome::Failed;
+        s.phases.push(Phase {
+            name: "tags".into(),
+            status: PhaseStatus::Failed,
+            started_at: s.started_at,
+            ended_at: Some(s.started_at),
+            duration_ms: Some(1500),
+            detail: None,
+            error: Some("required tags still missing".into()),
+            hint: Some("tag the ASG".into()),
+        });
+        s.error = Some(ErrorRecord {
+            phase: "tags".into(),
+            message: "required tags still missing".into(),
+            hint: "tag the ASG".into(),
+        });
+        let table = render_table(&report(s, false));
+        assert!(
+            table.contains("tags") && table.contains("FAILED") && table.contains("1.5 s"),
+            "{table}"
+        );
+        assert!(table.contains("hint: tag the ASG"), "{table}");
+        assert!(table.contains("health: failed"));
+    }
+
+    #[test]
+    fn json_is_one_line_and_versioned() {
+        let json = render_json(&report(State::new(), true));
+        assert!(!json.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["status_schema"], 1);
+        assert_eq!(v["health"], "in_progress");
+        assert_eq!(v["state"]["schema"], 1);
+    }
+}
