@@ -31,8 +31,17 @@ pub enum Command {
     Status(StatusArgs),
     /// Exit 0 only if this boot wrote a complete ecs.config (ExecStartPre of ecs.service)
     Gate,
+    /// Operator tools that span instances
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Print shell completions
     Completions(CompletionsArgs),
+}
+
+#[derive(Subcommand)]
+pub enum FleetCommand {
+    /// Collect `ecs-boot status --json` from many instances over SSM Run Command
+    Status(crate::fleet::FleetArgs),
 }
 
 #[derive(Args)]
@@ -74,21 +83,19 @@ impl Cli {
             .unwrap_or_else(|| self.paths().default_config())
     }
 
-    fn load_config(&self) -> crate::error::Result<Config> {
-        Ok(Config::load(&self.config_path())?)
-    }
-
     pub async fn run(self) -> crate::error::Result<ExitCode> {
-        match &self.command {
+        let paths = self.paths();
+        let config_path = self.config_path();
+        match self.command {
             Command::Run => {
-                let agent = crate::run::Agent::new(self.load_config()?, self.paths());
+                let agent = crate::run::Agent::new(Config::load(&config_path)?, paths);
                 agent.run().await?;
                 Ok(0)
             }
             Command::Render(args) => {
-                let config = self.load_config()?;
+                let config = Config::load(&config_path)?;
                 let imds = crate::imds::Imds::new(config.imds.timeout);
-                let prepared = boot::prepare(&config, &self.paths(), &imds, None).await?;
+                let prepared = boot::prepare(&config, &paths, &imds, None).await?;
                 let text = &prepared.rendered.text;
                 if args.show_secrets {
                     print!("{text}");
@@ -98,7 +105,7 @@ impl Cli {
                 Ok(0)
             }
             Command::CheckConfig(args) => {
-                let path = args.file.clone().unwrap_or_else(|| self.config_path());
+                let path = args.file.clone().unwrap_or(config_path);
                 let text = std::fs::read_to_string(&path).map_err(|source| {
                     crate::config::ConfigError::Read {
                         path: path.clone(),
@@ -114,7 +121,7 @@ impl Cli {
                 Ok(0)
             }
             Command::Status(args) => {
-                let report = status::collect(&self.paths());
+                let report = status::collect(&paths);
                 if args.json {
                     println!("{}", status::render_json(&report));
                 } else {
@@ -122,7 +129,7 @@ impl Cli {
                 }
                 Ok(report.exit_code())
             }
-            Command::Gate => match gate::check(&self.paths()) {
+            Command::Gate => match gate::check(&paths) {
                 Ok(msg) => {
                     eprintln!("ecs-boot gate: {msg}");
                     Ok(0)
@@ -132,6 +139,7 @@ impl Cli {
                     Ok(1)
                 }
             },
+            Command::Fleet(FleetCommand::Status(args)) => crate::fleet::run(args).await,
             Command::Completions(args) => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(args.shell, &mut cmd, "ecs-boot", &mut std::io::stdout());
