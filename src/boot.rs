@@ -57,11 +57,20 @@ pub struct Prepared {
     pub aws: Aws,
 }
 
+/// What the boot learned before it failed: enough to find and ABANDON the launch hook.
+#[derive(Default)]
+pub struct Known {
+    pub identity: Option<Identity>,
+    pub aws: Option<Aws>,
+    pub tags: Option<TagInputs>,
+}
+
 pub async fn prepare(
     config: &Config,
     paths: &Paths,
     imds: &Imds,
     rec: Recorder<'_>,
+    known: &mut Known,
 ) -> Result<Prepared> {
     let identity = phase(rec, "identity", async {
         let id = imds.identity().await?;
@@ -83,6 +92,8 @@ pub async fn prepare(
         });
     }
     let aws = Aws::load(&identity.region).await;
+    known.identity = Some(identity.clone());
+    known.aws = Some(aws.clone());
 
     let (raw_tags, tags) = phase(rec, "tags", async {
         let raw = wait_for_tags(imds, &required_tags(config), config.tags.wait).await?;
@@ -95,6 +106,7 @@ pub async fn prepare(
         Ok(((raw, parsed), Some(detail)))
     })
     .await?;
+    known.tags = Some(tags.clone());
     if let Some(s) = rec {
         for key in &tags.unknown {
             s.warn(format!(

@@ -95,7 +95,9 @@ impl Cli {
             Command::Render(args) => {
                 let config = Config::load(&config_path)?;
                 let imds = crate::imds::Imds::new(config.imds.timeout);
-                let prepared = boot::prepare(&config, &paths, &imds, None).await?;
+                let prepared =
+                    boot::prepare(&config, &paths, &imds, None, &mut boot::Known::default())
+                        .await?;
                 let text = &prepared.rendered.text;
                 if args.show_secrets {
                     print!("{text}");

@@ -1,0 +1,391 @@
+//! Termination: notice it (target-lifecycle-state `Terminated`, a spot notice, optionally a
+//! rebalance recommendation), drain the instance's tasks, stop system containers last, then
+//! complete the terminate hook. Every step is recorded, so a restart mid-drain resumes.
+
+use crate::aws::{self, Aws};
+use crate::config::Config;
+use crate::ecs_agent::Introspection;
+use crate::error::{Error, Result};
+use crate::imds::Imds;
+use crate::lifecycle::{self, Heartbeats, Transition};
+use crate::retry::{Backoff, jitter};
+use crate::state::{DrainRecord, Outcome, StateStore};
+use crate::tags::TagInputs;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// What started the drain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    Lifecycle,
+    Spot {
+        action: String,
+        time: Option<OffsetDateTime>,
+    },
+    Rebalance,
+    Manual,
+}
+
+impl Trigger {
+    pub fn label(&self) -> String {
+        match self {
+            Trigger::Lifecycle => "lifecycle:Terminated".into(),
+            Trigger::Spot { action, .. } => format!("spot:{action}"),
+            Trigger::Rebalance => "rebalance-recommendation".into(),
+            Trigger::Manual => "manual".into(),
+        }
+    }
+}
+
+/// Polls IMDS until termination is coming. IMDS errors are transient here: keep watching.
+pub async fn watch(imds: &Imds, config: &Config) -> Trigger {
+    loop {
+        if let Some(t) = check_once(imds, config).await {
+            return t;
+        }
+        tokio::time::sleep(jitter(config.drain.poll_interval)).await;
+    }
+}
+
+pub async fn check_once(imds: &Imds, config: &Config) -> Option<Trigger> {
+    match imds.target_lifecycle_state().await {
+        Ok(Some(s)) if s == "Terminated" || s == "Warmed:Terminated" => {
+            return Some(Trigger::Lifecycle);
+        }
+        Err(e) => tracing::debug!(error = %e, "reading target-lifecycle-state"),
+        _ => {}
+    }
+    if config.drain.spot {
+        match imds.spot_action().await {
+            Ok(Some(a)) => {
+                let time =
+                    OffsetDateTime::parse(&a.time, &time::format_description::well_known::Rfc3339)
+                        .ok();
+                return Some(Trigger::Spot {
+                    action: a.action,
+                    time,
+                });
+            }
+            Err(e) => tracing::debug!(error = %e, "reading the spot notice"),
+            Ok(None) => {}
+        }
+    }
+    if config.drain.rebalance && imds.rebalance_recommended().await.unwrap_or(false) {
+        return Some(Trigger::Rebalance);
+    }
+    None
+}
+
+/// The drain deadline: the configured one, capped a little before a spot reclaim.
+pub fn deadline_for(config: &Config, trigger: &Trigger, now: OffsetDateTime) -> OffsetDateTime {
+    let configured = now + config.drain.deadline;
+    match trigger {
+        Trigger::Spot { time: Some(t), .. } => {
+            configured.min(*t - time::Duration::seconds(10)).max(now)
+        }
+        _ => configured,
+    }
+}
+
+pub struct Drainer<'a> {
+    pub config: &'a Config,
+    pub aws: &'a Aws,
+    pub intro: &'a Introspection,
+    pub store: &'a StateStore,
+    pub tags: &'a TagInputs,
+    pub instance_id: &'a str,
+    pub cluster: &'a str,
+}
+
+impl Drainer<'_> {
+    /// Drains and completes the terminate hook. Resumes a drain recorded before a restart.
+    pub async fn run(&self, trigger: Trigger) -> Result<()> {
+        let now = OffsetDateTime::now_utc();
+        let record = self.store.update(|s| {
+            s.outcome = Outcome::Draining;
+            s.drain
+                .get_or_insert_with(|| DrainRecord {
+                    trigger: trigger.label(),
+                    started_at: now,
+                    deadline_at: deadline_for(self.config, &trigger, now),
+                    tasks_left: 0,
+                    state: "draining".into(),
+                    set_draining_by_us: false,
+                    standalone_stopped: Vec::new(),
+                    drained_at: None,
+                })
+                .clone()
+        });
+        tracing::info!(trigger = %record.trigger, "drain started");
+        crate::notify::status(&format!("draining ({})", record.trigger));
+
+        let hook = if self.store.snapshot().hook_done("terminate").is_some() {
+            None
+        } else {
+            lifecycle::discover(
+                self.aws,
+                self.config,
+                self.tags,
+                self.instance_id,
+                Transition::Terminate,
+            )
+            .await?
+        };
+        let beats = hook.as_ref().map(|h| {
+            Heartbeats::start(
+                self.aws.clone(),
+                h.clone(),
+                h.heartbeat_interval(self.config),
+            )
+        });
+
+        let ci_arn = self.container_instance_arn().await;
+        if let Some(arn) = &ci_arn
+            && !record.set_draining_by_us
+        {
+            self.set_draining(arn).await?;
+        }
+
+        let drained = self.wait_for_tasks(&record, ci_arn.as_deref()).await;
+        let drained_at = Instant::now();
+        self.store.update(|s| {
+            if let Some(d) = s.drain.as_mut() {
+                d.state = if drained { "drained" } else { "deadline" }.into();
+                d.drained_at = Some(OffsetDateTime::now_utc());
+            }
+        });
+
+        // Log shippers and metrics agents go last, so the tasks' final logs get out.
+        if let Err(e) = crate::containers::stop_all(self.config).await {
+            self.store.warn(format!("stopping system containers: {e}"));
+        }
+
+        match hook {
+            Some(h) => {
+                let (result, cause) = if drained {
+                    ("CONTINUE", None)
+                } else {
+                    (
+                        self.config.drain.result_on_deadline.as_str(),
+                        Some("drain deadline reached with tasks still running".to_string()),
+                    )
+                };
+                let sent = beats.as_ref().map(Heartbeats::sent).unwrap_or(0);
+                drop(beats);
+                lifecycle::complete_once(
+                    self.aws,
+                    self.store,
+                    "terminate",
+                    &h,
+                    result,
+                    cause,
+                    Some(drained_at),
+                    sent,
+                )
+                .await?;
+            }
+            None if self.store.snapshot().hook_done("terminate").is_none() => {
+                lifecycle::record_skipped(
+                    self.store,
+                    "terminate",
+                    "no terminate lifecycle hook for this instance",
+                )
+            }
+            None => {}
+        }
+        self.store.update(|s| s.outcome = Outcome::Terminated);
+        crate::notify::status("drained; terminate hook completed");
+        Ok(())
+    }
+
+    async fn container_instance_arn(&self) -> Option<String> {
+        if let Some(r) = self.store.snapshot().registration {
+            return Some(r.container_instance_arn);
+        }
+        self.intro
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.container_instance_arn)
+    }
+
+    /// DRAINING unless it already is (ECS managed draining, the agent's spot draining): never
+    /// fight them, never call twice.
+    async fn set_draining(&self, arn: &str) -> Result<()> {
+        let ecs = self.aws.ecs();
+        let fail = |op: &str, msg: String| Error::Drain(format!("{op}: {msg}"));
+        let out = ecs
+            .describe_container_instances()
+            .cluster(self.cluster)
+            .container_instances(arn)
+            .send()
+            .await
+            .map_err(|e| fail("DescribeContainerInstances", aws::describe(&e)))?;
+        let status = out
+            .container_instances()
+            .first()
+            .and_then(|c| c.status())
+            .unwrap_or_default()
+            .to_string();
+        if status == "DRAINING" {
+            tracing::info!(
+                "container instance already DRAINING (ECS managed draining or the agent); not setting it again"
+            );
+            return Ok(());
+        }
+        ecs.update_container_instances_state()
+            .cluster(self.cluster)
+            .container_instances(arn)
+            .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+            .send()
+            .await
+            .map_err(|e| fail("UpdateContainerInstancesState", aws::describe(&e)))?;
+        tracing::info!(
+            container_instance = arn,
+            "container instance set to DRAINING"
+        );
+        self.store.update(|s| {
+            if let Some(d) = s.drain.as_mut() {
+                d.set_draining_by_us = true
+            }
+        });
+        Ok(())
+    }
+
+    /// Live task ARNs: the local agent's own view, or ECS's when the agent does not answer.
+    async fn live_tasks(&self, ci_arn: Option<&str>) -> Option<Vec<String>> {
+        if let Ok(tasks) = self.intro.tasks().await {
+            return Some(
+                tasks
+                    .into_iter()
+                    .filter(|t| t.is_live())
+                    .map(|t| t.arn)
+                    .collect(),
+            );
+        }
+        let arn = ci_arn?;
+        let out = self
+            .aws
+            .ecs()
+            .list_tasks()
+            .cluster(self.cluster)
+            .container_instance(arn)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .send()
+            .await
+            .ok()?;
+        Some(out.task_arns().to_vec())
+    }
+
+    /// `true` once no task is live; `false` at the deadline.
+    async fn wait_for_tasks(&self, record: &DrainRecord, ci_arn: Option<&str>) -> bool {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_millis(500));
+        let grace_at = record.started_at + self.config.drain.standalone_grace;
+        let mut standalone_done = !record.standalone_stopped.is_empty();
+        let mut last_left = usize::MAX;
+        loop {
+            let now = OffsetDateTime::now_utc();
+            match self.live_tasks(ci_arn).await {
+                Some(live) if live.is_empty() => return true,
+                Some(live) => {
+                    if live.len() != last_left {
+                        last_left = live.len();
+                        tracing::info!(tasks_left = live.len(), "draining");
+                        self.store.update(|s| {
+                            if let Some(d) = s.drain.as_mut() {
+                                d.tasks_left = live.len()
+                            }
+                        });
+                    }
+                    if !standalone_done && now >= grace_at {
+                        standalone_done = true;
+                        self.stop_standalone(&live).await;
+                    }
+                }
+                None => tracing::warn!(
+                    "cannot list tasks (agent down and no container instance known); waiting"
+                ),
+            }
+            if now >= record.deadline_at {
+                tracing::warn!(tasks_left = last_left, "drain deadline reached");
+                return false;
+            }
+            let until_deadline = (record.deadline_at - now)
+                .try_into()
+                .unwrap_or(Duration::ZERO);
+            tokio::time::sleep(backoff.next_delay().min(until_deadline)).await;
+        }
+    }
+
+    /// DRAINING replaces service tasks but leaves standalone (RunTask) tasks running; after the
+    /// grace period those are stopped so the instance can go.
+    async fn stop_standalone(&self, live: &[String]) {
+        let ecs = self.aws.ecs();
+        let described = match ecs
+            .describe_tasks()
+            .cluster(self.cluster)
+            .set_tasks(Some(live.to_vec()))
+            .send()
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                self.store.warn(format!(
+                    "DescribeTasks for standalone tasks: {}",
+                    aws::describe(&e)
+                ));
+                return;
+            }
+        };
+        let mut stopped = BTreeSet::new();
+        for t in described.tasks() {
+            let is_service = t.group().is_some_and(|g| g.starts_with("service:"))
+                || t.started_by().is_some_and(|s| s.starts_with("ecs-svc/"));
+            let Some(arn) = t.task_arn() else { continue };
+            if is_service || t.last_status() == Some("STOPPED") {
+                continue;
+            }
+            match ecs.stop_task().cluster(self.cluster).task(arn).reason("ecs-boot: instance is terminating; standalone task outlived the drain grace period").send().await {
+                Ok(_) => {
+                    tracing::info!(task = arn, "stopped standalone task");
+                    stopped.insert(arn.to_string());
+                }
+                Err(e) => self.store.warn(format!("StopTask {arn}: {}", aws::describe(&e))),
+            }
+        }
+        self.store.update(|s| {
+            if let Some(d) = s.drain.as_mut() {
+                d.standalone_stopped.extend(stopped)
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spot_notice_caps_the_deadline() {
+        let config = Config::default();
+        let now = OffsetDateTime::now_utc();
+        let spot = Trigger::Spot {
+            action: "terminate".into(),
+            time: Some(now + time::Duration::seconds(120)),
+        };
+        assert_eq!(
+            deadline_for(&config, &spot, now),
+            now + time::Duration::seconds(110)
+        );
+        assert_eq!(
+            deadline_for(&config, &Trigger::Lifecycle, now),
+            now + config.drain.deadline
+        );
+        let past = Trigger::Spot {
+            action: "terminate".into(),
+            time: Some(now - time::Duration::seconds(5)),
+        };
+        assert_eq!(deadline_for(&config, &past, now), now);
+    }
+}

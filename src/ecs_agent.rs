@@ -1,0 +1,174 @@
+//! The local ECS agent's introspection API: the registration signal (no ECS control-plane polling)
+//! and the instance's own view of its tasks. The agent opens the port only after it registered,
+//! so "connection refused" means "not yet".
+
+use crate::error::{Error, Result};
+use crate::retry::{self, Backoff, Poll, WaitError};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metadata {
+    #[serde(rename = "Cluster", default)]
+    pub cluster: String,
+    #[serde(rename = "ContainerInstanceArn", default)]
+    pub container_instance_arn: Option<String>,
+    #[serde(rename = "Version", default)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Task {
+    #[serde(rename = "Arn", default)]
+    pub arn: String,
+    #[serde(rename = "DesiredStatus", default)]
+    pub desired_status: String,
+    #[serde(rename = "KnownStatus", default)]
+    pub known_status: String,
+    #[serde(rename = "Family", default)]
+    pub family: String,
+}
+
+impl Task {
+    /// Judged by the task's own status: STOPPED tasks linger in the list until cleanup.
+    pub fn is_live(&self) -> bool {
+        self.known_status != "STOPPED"
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TaskList {
+    #[serde(rename = "Tasks", default)]
+    tasks: Vec<Task>,
+}
+
+#[derive(Clone)]
+pub struct Introspection {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// Why an introspection call gave no answer.
+#[derive(Debug)]
+pub enum Unavailable {
+    /// Nothing listens: the agent has not registered yet, or is down.
+    NotListening,
+    Other(String),
+}
+
+impl Introspection {
+    pub fn new(base: &str) -> Introspection {
+        let http = reqwest::Client::builder()
+            // The agent is on the host: never send this through HTTPS_PROXY.
+            .no_proxy()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(3))
+            .build()
+            .expect("a plain HTTP client builds");
+        Introspection {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Unavailable> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.http.get(&url).send().await.map_err(|e| {
+            if e.is_connect() {
+                Unavailable::NotListening
+            } else {
+                Unavailable::Other(format!("{url}: {e}"))
+            }
+        })?;
+        if !resp.status().is_success() {
+            return Err(Unavailable::Other(format!("{url}: HTTP {}", resp.status())));
+        }
+        resp.json::<T>()
+            .await
+            .map_err(|e| Unavailable::Other(format!("{url}: unexpected answer: {e}")))
+    }
+
+    pub async fn metadata(&self) -> Result<Metadata, Unavailable> {
+        self.get("/v1/metadata").await
+    }
+
+    pub async fn tasks(&self) -> Result<Vec<Task>, Unavailable> {
+        self.get::<TaskList>("/v1/tasks").await.map(|l| l.tasks)
+    }
+}
+
+/// The agent reports the cluster by name or ARN depending on how it was configured.
+fn cluster_name(c: &str) -> &str {
+    c.rsplit_once(":cluster/").map(|(_, n)| n).unwrap_or(c)
+}
+
+/// Waits until the agent reports a container instance ARN in `expected_cluster`. Polls fast at
+/// first (the agent usually registers within seconds) and backs off to ~1 s, so the caller learns
+/// of the registration well within a second.
+pub async fn wait_registered(
+    intro: &Introspection,
+    expected_cluster: &str,
+    deadline: Duration,
+) -> Result<(Metadata, String)> {
+    let result = retry::poll_until(deadline, Backoff::new(Duration::from_millis(100), Duration::from_secs(1)), || async {
+        match intro.metadata().await {
+            Err(Unavailable::NotListening) => Poll::Pending("the agent's introspection port is not open yet (not registered)".into()),
+            Err(Unavailable::Other(e)) => Poll::Pending(e),
+            Ok(m) => match m.container_instance_arn.clone().filter(|a| !a.is_empty()) {
+                None => Poll::Pending("the agent answers but reports no container instance yet".into()),
+                Some(_) if cluster_name(&m.cluster) != expected_cluster => {
+                    Poll::Fatal(Error::Registration(format!("the ECS agent registered into cluster {:?}, not {expected_cluster:?} (stale checkpoint in /var/lib/ecs/data, or ecs.config overridden?)", m.cluster)))
+                }
+                Some(arn) => Poll::Ready((m, arn)),
+            },
+        }
+    })
+    .await;
+    match result {
+        Ok(v) => Ok(v),
+        Err(WaitError::Fatal(e)) => Err(e),
+        Err(WaitError::Deadline { waited, last }) => Err(Error::Registration(format!(
+            "the ECS agent did not register within {}s: {last}",
+            waited.as_secs()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_agents_shapes() {
+        let m: Metadata = serde_json::from_str(r#"{"Cluster":"prod","ContainerInstanceArn":"arn:aws:ecs:us-east-1:1:container-instance/prod/abc","Version":"Amazon ECS Agent - v1.90.0"}"#).unwrap();
+        assert_eq!(m.cluster, "prod");
+        let l: TaskList = serde_json::from_str(r#"{"Tasks":[{"Arn":"a","DesiredStatus":"RUNNING","KnownStatus":"RUNNING","Family":"web","Version":"1","Containers":[]},{"Arn":"b","DesiredStatus":"STOPPED","KnownStatus":"STOPPED","Family":"web","Version":"1"}]}"#).unwrap();
+        assert_eq!(l.tasks.iter().filter(|t| t.is_live()).count(), 1);
+    }
+
+    #[test]
+    fn cluster_arns_compare_by_name() {
+        assert_eq!(
+            cluster_name("arn:aws:ecs:us-east-1:123:cluster/prod"),
+            "prod"
+        );
+        assert_eq!(cluster_name("prod"), "prod");
+    }
+
+    #[tokio::test]
+    async fn refused_connection_means_not_yet() {
+        let intro = Introspection::new("http://127.0.0.1:1");
+        assert!(matches!(
+            intro.metadata().await,
+            Err(Unavailable::NotListening)
+        ));
+        let err = wait_registered(&intro, "prod", Duration::from_millis(300))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("did not register") && err.contains("not open yet"),
+            "{err}"
+        );
+    }
+}
