@@ -260,6 +260,14 @@ def test_kill_mid_boot_restarts_and_converges_with_one_completion(sim_image, mot
         instance.destroy()
 
 
+def assert_agent_never_ran(instance: Instance) -> None:
+    ecs_unit = instance.show("ecs", "ActiveState", "ExecMainStartTimestampMonotonic")
+    assert ecs_unit["ActiveState"] != "active", ecs_unit
+    assert ecs_unit["ExecMainStartTimestampMonotonic"] == "0", \
+        f"the fake agent (ExecStart) ran: {ecs_unit}"
+    assert not port_open(51680), "the fake agent's admin port is open: it ran"
+
+
 # --- fail closed (issue 12): no cluster tag, no agent ------------------------------------------
 
 
@@ -278,25 +286,28 @@ def test_no_cluster_tag_keeps_ecs_service_from_ever_running(sim_image, moto, imd
         code, doc = wait_for(failed_status, BOOT_TIMEOUT, "ecs-boot status outcome failed")
         assert code != 0 and doc["health"] != "healthy", doc
         assert "ecs-boot:cluster" in json.dumps(doc), f"status does not name the missing tag: {doc}"
-        # ecs.service is enabled, so systemd starts it after ecs-boot, but the RPM's gate
-        # (ExecStartPre=ecs-boot gate) refuses it, and keeps refusing on every restart.
-        wait_for(lambda: any(e.get("_COMM") == "ecs-boot" for e in instance.journal("ecs")), 30,
-                 "ecs.service's gate to run")
-        time.sleep(2)
-        ecs_unit = instance.show("ecs", "ActiveState", "ExecMainStartTimestampMonotonic")
-        assert ecs_unit["ActiveState"] != "active", ecs_unit
-        assert ecs_unit["ExecMainStartTimestampMonotonic"] == "0", \
-            f"the fake agent (ExecStart) ran: {ecs_unit}"
-        assert not port_open(51680), "the fake agent's admin port is open: it ran"
+        # At boot: ecs.service is enabled, yet the agent never runs (whether systemd skipped it
+        # for the failed dependency or the gate refused it).
+        time.sleep(3)
+        assert_agent_never_ran(instance)
+        # Started by hand, as an operator or a reboot would, without its dependencies: the RPM's
+        # drop-in (ExecStartPre=/usr/bin/ecs-boot gate) still refuses it.
+        forced = instance.sh("systemctl", "start", "--job-mode=ignore-requirements", "ecs",
+                             check=False, timeout=60)
+        assert forced.returncode != 0, "ecs.service started without a complete ecs.config"
+        gate = [e.get("MESSAGE", "") for e in instance.journal("ecs")
+                if e.get("_COMM") == "ecs-boot"]
+        assert gate, "the gate did not run in ecs.service's ExecStartPre" + report(instance)
+        assert_agent_never_ran(instance)
         config = instance.sh("cat", "/etc/ecs/ecs.config", check=False).stdout
         assert "ECS_CLUSTER=" not in config, config
         # Nothing joined any cluster: not the tagged-less world's, not `default`.
         ecs = moto.client("ecs")
         for cluster in ecs.list_clusters()["clusterArns"]:
             assert not ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
-        # The launch hook is abandoned (on_failure = abandon) or left to time out; never CONTINUE.
-        results = [c["result"] for c in completions(moto, world, world.launch_hook)]
-        assert results in ([], ["ABANDON"]), results
+        # on_failure = abandon (the default): the ASG replaces the instance at once.
+        results = [c for c in completions(moto, world, world.launch_hook)]
+        assert [(c["result"], c["source"]) for c in results] == [("ABANDON", "api")], results
     except (TimeoutError, AssertionError) as err:
         pytest.fail(f"{err}{report(instance)}")
     finally:
