@@ -1,0 +1,120 @@
+"""Launch lifecycle hook (issue 4): CONTINUE once the local ECS agent registered; ABANDON with a
+cause when boot fails; exactly one completion across restarts."""
+import signal
+
+import pytest
+
+from harness.procs import wait_for
+from lifecycle_helpers import client_calls, start_instance, status, stop, wait_state
+
+
+def completions(moto, world, transition="autoscaling:EC2_INSTANCE_LAUNCHING"):
+    return [c for c in moto.completions()
+            if c["instance"] == world.instance_id and c["transition"] == transition]
+
+
+def test_continue_after_registration(moto, world, ecs_boot, fake_agent):
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "Pending:Wait"
+    proc, agent = start_instance(ecs_boot, fake_agent, register_delay=1.0)
+    wait_for(lambda: moto.lifecycle_state(world.asg, world.instance_id) == "InService",
+             timeout=30, what="instance InService")
+    done = completions(moto, world)
+    assert [(c["result"], c["source"]) for c in done] == [("CONTINUE", "api")]
+
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    arn = agent.state()["container_instance_arn"]
+    assert s["registration"]["container_instance_arn"] == arn
+    hook = next(h for h in s["hooks"] if h["transition"] == "launch")
+    assert hook["result"] == "CONTINUE" and hook["hook"] == world.launch_hook
+    assert hook["latency_ms"] < 1500, hook
+    # Registration was judged locally: no ECS control-plane call by ecs-boot.
+    assert not [c for c in moto.calls(source="client") if c["service"] == "ecs"]
+    assert status(ecs_boot)["health"] == "healthy"
+    assert stop(proc) == 0
+
+
+def test_never_registers_heartbeats_then_abandons(moto, world, ecs_boot, fake_agent):
+    proc, _ = start_instance(
+        ecs_boot, fake_agent, never_register=True,
+        extra_config='[lifecycle]\nheartbeat_interval = "1s"\n')
+    # registration_timeout is overridden below by a short one
+    proc.kill()
+    ecs_boot.write_config(ecs_boot.config_path.read_text().replace(
+        'registration_timeout = "20s"', 'registration_timeout = "4s"'))
+    proc = ecs_boot.spawn("run")
+    assert proc.wait(30) == 1
+    assert [c["result"] for c in completions(moto, world)] == ["ABANDON"]
+    assert len(client_calls(moto, "RecordLifecycleActionHeartbeat")) >= 2
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "Terminated"
+    s = status(ecs_boot)
+    assert s["health"] == "failed"
+    assert "did not register" in s["state"]["error"]["message"]
+    assert "ecs" in s["state"]["error"]["hint"]
+
+
+def test_wrong_cluster_abandons(moto, world, ecs_boot, fake_agent):
+    moto.client("ecs").create_cluster(clusterName="someone-elses")
+    proc, _ = start_instance(ecs_boot, fake_agent, cluster_override="someone-elses")
+    assert proc.wait(30) == 1
+    assert [c["result"] for c in completions(moto, world)] == ["ABANDON"]
+    assert "someone-elses" in status(ecs_boot)["state"]["error"]["message"]
+
+
+def test_bad_credentials_abandon_before_ecs_starts(moto, world, ecs_boot, fake_agent):
+    bucket, key = world.registry_auth[len("s3://"):].split("/", 1)
+    moto.client("s3").put_object(Bucket=bucket, Key=key, Body=b'{"auths": ')
+    proc, agent = start_instance(ecs_boot, fake_agent)
+    assert proc.wait(30) == 1
+    assert agent is None and not ecs_boot.ecs_config.exists()
+    done = completions(moto, world)
+    assert [c["result"] for c in done] == ["ABANDON"]
+    s = status(ecs_boot)["state"]
+    launch = next(h for h in s["hooks"] if h["transition"] == "launch")
+    assert "not valid JSON" in launch["cause"] and world.registry_auth in launch["cause"]
+    assert ecs_boot.run("gate").returncode == 1
+
+
+def test_restart_after_completion_does_not_complete_again(moto, world, ecs_boot, fake_agent):
+    proc, _ = start_instance(ecs_boot, fake_agent)
+    wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(5)
+    again = ecs_boot.spawn("run")
+    wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service" and s["pid"] == again.pid)
+    assert len(client_calls(moto, "CompleteLifecycleAction")) == 1
+    assert len(completions(moto, world)) == 1
+    assert stop(again) == 0
+
+
+def test_action_already_finished_counts_as_done(moto, world, ecs_boot, fake_agent):
+    # Someone (an operator, a timeout) completed the action first: AWS answers "No active
+    # Lifecycle Action found", which ecs-boot records as done rather than failing the boot.
+    moto.set_lifecycle_state(world.asg, world.instance_id, "InService")
+    proc, _ = start_instance(ecs_boot, fake_agent)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    hook = next(h for h in s["hooks"] if h["transition"] == "launch")
+    assert hook["already_done"] is True
+    assert stop(proc) == 0
+
+
+@pytest.mark.world(launch_hook=False, terminate_hook=False)
+def test_no_hook_is_skipped_and_said(moto, world, ecs_boot, fake_agent):
+    proc, _ = start_instance(ecs_boot, fake_agent)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    assert [h["result"] for h in s["hooks"]] == ["skipped"]
+    assert "no launch lifecycle hook" in s["hooks"][0]["cause"]
+    assert not client_calls(moto, "CompleteLifecycleAction")
+    assert "skipped" in ecs_boot.run("status").stdout
+    assert stop(proc) == 0
+
+
+def test_warm_pool_completes_without_registration(moto, world, imds, ecs_boot, fake_agent):
+    moto.set_lifecycle_state(world.asg, world.instance_id, "Warmed:Pending:Wait")
+    imds.set_target_lifecycle_state("Warmed:Stopped")
+    proc, agent = start_instance(ecs_boot, fake_agent, never_register=True)
+    wait_for(lambda: moto.lifecycle_state(world.asg, world.instance_id) == "Warmed:Stopped",
+             timeout=20, what="warm pool hook completed")
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "warmed")
+    assert [h["transition"] for h in s["hooks"]] == ["launch-warmed"]
+    assert status(ecs_boot)["health"] == "healthy"
+    assert stop(proc) == 0
