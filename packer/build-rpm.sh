@@ -77,7 +77,8 @@ log "binary built in $(($(date +%s) - start)) s: target/$target/release/ecs-boot
 version="$(cargo metadata --no-deps --format-version 1 --offline |
   "$(python_bin)" -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "ecs-boot"))')"
 rpm_path="target/$target/generate-rpm/ecs-boot-$version-1.$arch.rpm"
-cargo generate-rpm --target "$target" >&2
+# gzip, not generate-rpm's default zstd: Amazon Linux 2's rpm 4.11 cannot unpack zstd payloads.
+cargo generate-rpm --target "$target" --payload-compress gzip >&2
 if [ ! -f "$rpm_path" ]; then
   log "generate-rpm did not write $rpm_path; found:"
   ls -l "target/$target/generate-rpm" >&2 || true

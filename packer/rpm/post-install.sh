@@ -2,6 +2,10 @@
 # RPM %post of ecs-boot. $1 is the number of ecs-boot packages installed after this transaction:
 # 1 on a first install, 2 or more on an upgrade.
 
+# ecs-boot's state directory (state.json). Made here rather than packaged: cargo-generate-rpm cannot
+# package an empty directory. install -d also resets the mode of an existing one.
+install -d -m 0700 -o root -g root /var/lib/ecs-boot
+
 # Pick up the new or changed unit and ecs.service drop-in. Harmless without a running systemd
 # (image builds, chroots, containers): the files are read at the next boot anyway.
 systemctl daemon-reload >/dev/null 2>&1 || :
