@@ -77,6 +77,26 @@ impl Aws {
         Aws { sdk }
     }
 
+    /// For operator commands run off-instance (`fleet`): `region` if given, else the SDK's
+    /// default chain (`AWS_REGION`, the profile). Needs no instance identity.
+    pub async fn load_default(region: Option<&str>) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(200)),
+        );
+        if let Some(r) = region {
+            loader = loader.region(Region::new(r.to_string()));
+        }
+        Aws {
+            sdk: loader.load().await,
+        }
+    }
+
+    pub fn region(&self) -> Option<String> {
+        self.sdk.region().map(|r| r.to_string())
+    }
+
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let mut b = aws_sdk_s3::config::Builder::from(&self.sdk);
         // Emulators answer on one host: virtual-hosted style would ask for bucket.127.0.0.1.
