@@ -34,6 +34,8 @@ pub enum Command {
     /// Operator tools that span instances
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// Reconcile or stop the system containers ([[container]]) on their own
+    Containers(crate::containers::cli::ContainersArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }
@@ -142,6 +144,7 @@ impl Cli {
                 }
             },
             Command::Fleet(FleetCommand::Status(args)) => crate::fleet::run(args).await,
+            Command::Containers(args) => args.run(Config::load(&config_path)?).await,
             Command::Completions(args) => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(args.shell, &mut cmd, "ecs-boot", &mut std::io::stdout());

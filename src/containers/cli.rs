@@ -1,0 +1,161 @@
+//! `ecs-boot containers ...`: reconcile or stop the system containers on their own, without the
+//! rest of the boot (for operators after a config change, and for the integration tests).
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::registry_auth::{self, RegistryAuth};
+use crate::state::ContainerRecord;
+use clap::{Args, Subcommand};
+use std::fmt::Write as _;
+
+#[derive(Args)]
+pub struct ContainersArgs {
+    #[command(subcommand)]
+    pub command: ContainersCommand,
+}
+
+#[derive(Subcommand)]
+pub enum ContainersCommand {
+    /// Bring the system containers to the configured state; exit 1 if an essential one cannot run
+    Reconcile(ReconcileArgs),
+    /// Stop the system containers gracefully (what the end of a drain does)
+    Stop(ScopeArgs),
+}
+
+#[derive(Args)]
+pub struct ScopeArgs {
+    /// Value of the io.ecs-boot.managed label this run owns (tests; two agents on one engine)
+    #[arg(long, hide = true, default_value = super::DEFAULT_SCOPE)]
+    pub scope: String,
+}
+
+#[derive(Args)]
+pub struct ReconcileArgs {
+    /// Registry credentials for pulls (s3://bucket/key or ssm:/name) [default: [ecs] registry_auth]
+    #[arg(long, value_name = "LOCATION")]
+    pub registry_auth: Option<String>,
+    /// One line of JSON (the records as in `status --json`) instead of the table
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+impl ContainersArgs {
+    pub async fn run(self, config: Config) -> Result<crate::cli::ExitCode> {
+        match self.command {
+            ContainersCommand::Reconcile(args) => args.run(config).await,
+            ContainersCommand::Stop(args) => {
+                super::stop_all_in(&config, &args.scope).await?;
+                Ok(0)
+            }
+        }
+    }
+}
+
+impl ReconcileArgs {
+    async fn run(self, config: Config) -> Result<crate::cli::ExitCode> {
+        let aws = Aws::load(&region().await).await;
+        let location = self
+            .registry_auth
+            .clone()
+            .or_else(|| config.ecs.registry_auth.clone());
+        let auth = match &location {
+            Some(raw) => Some(fetch_auth(&aws, raw).await?),
+            None => None,
+        };
+        let report = super::reconcile_report(&config, auth.as_ref(), &aws, &self.scope.scope).await;
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string(&report.records).expect("records serialize")
+            );
+        } else {
+            print!("{}", render_table(&report.records));
+        }
+        match report.error() {
+            Some(e) => {
+                eprintln!("ecs-boot: {e}");
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    }
+}
+
+/// `AWS_REGION`, else the instance's (only ECR pulls use AWS, and they name their region).
+async fn region() -> String {
+    if let Ok(r) = std::env::var("AWS_REGION")
+        && !r.is_empty()
+    {
+        return r;
+    }
+    let imds = crate::imds::Imds::new(std::time::Duration::from_secs(3));
+    match imds.identity().await {
+        Ok(id) => id.region,
+        Err(_) => "us-east-1".into(),
+    }
+}
+
+async fn fetch_auth(aws: &Aws, raw: &str) -> Result<RegistryAuth> {
+    let location = Location::parse(raw).map_err(|source| Error::Location {
+        key: "--registry-auth".into(),
+        source,
+    })?;
+    let fetched = aws
+        .fetch(&location, registry_auth::MAX_BYTES)
+        .await
+        .map_err(|source| Error::Fetch {
+            what: "registry credentials",
+            source,
+        })?;
+    Ok(RegistryAuth::parse(&fetched.bytes, &location.to_string())?)
+}
+
+/// The table `containers reconcile` prints, one line per container.
+pub fn render_table(records: &[ContainerRecord]) -> String {
+    let mut o = String::from(
+        "CONTAINER        ACTION     STATE      RESTARTS  ID            IMAGE / ERROR\n",
+    );
+    for r in records {
+        let _ = writeln!(
+            o,
+            "{:<16} {:<10} {:<10} {:>8}  {:<13} {}{}",
+            r.name,
+            r.action,
+            r.state,
+            r.restart_count,
+            &r.id[..12.min(r.id.len())],
+            r.image,
+            r.last_error
+                .as_ref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_shows_errors_beside_the_container() {
+        let t = render_table(&[ContainerRecord {
+            name: "cw".into(),
+            id: "0123456789abcdef".into(),
+            image: "img:1".into(),
+            state: "running".into(),
+            action: "created".into(),
+            last_error: Some("boom".into()),
+            ..Default::default()
+        }]);
+        assert!(t.contains("cw "), "{t}");
+        assert!(t.contains("0123456789ab "), "{t}");
+        assert!(!t.contains("0123456789abc"), "{t}");
+        assert!(t.contains("error: boom"), "{t}");
+    }
+}
