@@ -20,7 +20,7 @@ from moto.autoscaling.models import (
 )
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
-from moto.ecs.models import Task
+from moto.ecs.models import Container, Task
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -158,7 +158,18 @@ def install() -> None:
     # moto advances a task one step (RUNNING -> DEACTIVATING -> ... STOPPED) on every
     # DescribeTasks. Real tasks stop only when asked: StopTask, or the fake agent's drain.
     Task.advance = lambda self: None
+    Container.__init__ = _wrap_container_init(Container.__init__)
     _installed = True
+
+
+def _wrap_container_init(original):
+    def __init__(self, task_def):
+        original(self, task_def)
+        # ECS's Container shape has cpu and memory as strings; moto answers numbers, which the
+        # Rust SDK (rightly) refuses to parse.
+        self.cpu = None if self.cpu is None else str(self.cpu)
+        self.memory = None if self.memory is None else str(self.memory)
+    return __init__
 
 
 # --- Server -----------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Termination (issue 5): drain the instance's tasks, then complete the terminate hook; spot
+notices too; resume after a restart; never set DRAINING twice."""
+import datetime
+import signal
+
+import pytest
+
+from harness.procs import wait_for
+from lifecycle_helpers import client_calls, start_instance, status, stop, wait_state
+
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
+
+def in_service(moto, world, ecs_boot, fake_agent, extra_config="", **agent_opts):
+    proc, agent = start_instance(ecs_boot, fake_agent, extra_config, **agent_opts)
+    wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    return proc, agent
+
+
+def scale_in(moto, world):
+    moto.client("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=world.instance_id, ShouldDecrementDesiredCapacity=True)
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "Terminating:Wait"
+
+
+def terminate_completions(moto, world):
+    return [c for c in moto.completions()
+            if c["instance"] == world.instance_id and c["transition"] == TERMINATING]
+
+
+def ci_status(moto, world, agent):
+    arn = agent.state()["container_instance_arn"]
+    out = moto.client("ecs").describe_container_instances(cluster=world.cluster,
+                                                          containerInstances=[arn])
+    return out["containerInstances"][0]["status"]
+
+
+def test_scale_in_drains_then_continues(moto, world, ecs_boot, fake_agent):
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=1.5)
+    agent.add_tasks("web", kind="service", count=3)
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    assert [c["result"] for c in terminate_completions(moto, world)] == ["CONTINUE"]
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "Terminated"
+    assert ci_status(moto, world, agent) == "DRAINING"
+    # Every task was gone before the hook completed: none cut.
+    assert all(t["KnownStatus"] == "STOPPED" for t in agent.tasks())
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated")
+    assert s["drain"]["state"] == "drained" and s["drain"]["trigger"] == "lifecycle:Terminated"
+    hook = next(h for h in s["hooks"] if h["transition"] == "terminate")
+    assert hook["latency_ms"] < 1000, hook
+    assert len(client_calls(moto, "UpdateContainerInstancesState")) == 1
+    assert status(ecs_boot)["health"] == "healthy"
+    assert stop(proc) == 0
+
+
+def test_stuck_task_reaches_the_deadline_with_the_configured_result(moto, world, ecs_boot,
+                                                                     fake_agent):
+    proc, agent = in_service(
+        moto, world, ecs_boot, fake_agent, stop_delay=None,
+        extra_config='deadline = "3s"\nresult_on_deadline = "ABANDON"\n'
+                     'standalone_grace = "1h"\n')
+    agent.add_tasks("stuck", kind="service", count=1)
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    assert [c["result"] for c in terminate_completions(moto, world)] == ["ABANDON"]
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated")
+    assert s["drain"]["state"] == "deadline" and s["drain"]["tasks_left"] == 1
+    hook = next(h for h in s["hooks"] if h["transition"] == "terminate")
+    assert "deadline" in hook["cause"]
+    assert stop(proc) == 0
+
+
+def test_spot_notice_drains(moto, world, imds, ecs_boot, fake_agent):
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.5)
+    agent.add_tasks("web", kind="service", count=2)
+    when = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2))
+    imds.set_spot_action("terminate", when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated", timeout=30)
+    assert s["drain"]["trigger"] == "spot:terminate"
+    assert ci_status(moto, world, agent) == "DRAINING"
+    deadline = datetime.datetime.fromisoformat(s["drain"]["deadline_at"].replace("Z", "+00:00"))
+    assert deadline <= when, "a spot notice caps the drain deadline at its time"
+    assert stop(proc) == 0
+
+
+def test_already_draining_is_not_set_again(moto, world, ecs_boot, fake_agent):
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.5)
+    agent.add_tasks("web", kind="service", count=1)
+    # ECS managed draining got there first.
+    moto.client("ecs").update_container_instances_state(
+        cluster=world.cluster, containerInstances=[agent.state()["container_instance_arn"]],
+        status="DRAINING")
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    assert client_calls(moto, "UpdateContainerInstancesState") == []
+    assert stop(proc) == 0
+
+
+def test_standalone_task_stopped_after_grace(moto, world, ecs_boot, fake_agent):
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.5,
+                             extra_config='standalone_grace = "1s"\n')
+    agent.add_tasks("web", kind="service", count=1)
+    agent.add_tasks("batch", kind="standalone", count=1)
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    assert [c["result"] for c in terminate_completions(moto, world)] == ["CONTINUE"]
+    stopped = client_calls(moto, "StopTask")
+    assert len(stopped) == 1
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated")
+    assert len(s["drain"]["standalone_stopped"]) == 1
+    assert stop(proc) == 0
+
+
+def test_restart_mid_drain_resumes_with_one_completion(moto, world, ecs_boot, fake_agent):
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=4)
+    agent.add_tasks("web", kind="service", count=2)
+    scale_in(moto, world)
+    wait_state(ecs_boot, lambda s: (s.get("drain") or {}).get("tasks_left") == 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(5)
+    again = ecs_boot.spawn("run")
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated" and s["pid"] == again.pid,
+                   timeout=40)
+    assert [c["result"] for c in terminate_completions(moto, world)] == ["CONTINUE"]
+    assert len(client_calls(moto, "UpdateContainerInstancesState")) == 1
+    assert len([c for c in client_calls(moto, "CompleteLifecycleAction")]) == 2  # launch + terminate
+    assert s["drain"]["state"] == "drained"
+    assert stop(again) == 0
