@@ -199,6 +199,17 @@ def test_default_config_is_valid_toml_with_nothing_required() -> None:
     assert config == {"ecs": {}}, "the baked default must set nothing: every key is commented out"
 
 
+def test_default_config_passes_check_config() -> None:
+    binary = Path(os.environ.get("ECS_BOOT_BIN", REPO / "target" / "debug" / "ecs-boot"))
+    if not binary.is_file():
+        pytest.skip(f"{binary} is not built (cargo build)")
+    if subprocess.run([str(binary), "check-config", "--help"], capture_output=True).returncode != 0:
+        pytest.skip(f"{binary} has no check-config subcommand")
+    run = subprocess.run([str(binary), "check-config", str(PACKER / "files" / "config.toml")], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # packer itself
 
