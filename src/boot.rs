@@ -72,6 +72,11 @@ pub async fn prepare(
     rec: Recorder<'_>,
     known: &mut Known,
 ) -> Result<Prepared> {
+    if rec.is_some() {
+        // A new run decides afresh: until it has written ecs.config again, `gate` must not pass
+        // on an earlier run's marker (a restarted ecs-boot that fails now must fail closed).
+        let _ = std::fs::remove_file(paths.ready_marker());
+    }
     let identity = phase(rec, "identity", async {
         let id = imds.identity().await?;
         let detail = format!(
@@ -209,6 +214,13 @@ async fn wait_for_tags(
     required: &[String],
     wait: Duration,
 ) -> Result<BTreeMap<String, String>> {
+    /// What the last answered read showed. Kept here rather than in the poll's reason string:
+    /// the attempt cut short by the deadline replaces that reason with a timeout note.
+    enum Seen {
+        Disabled,
+        Missing(Vec<String>),
+    }
+    let seen = std::sync::Mutex::new(None::<Seen>);
     let result = retry::poll_until(
         wait,
         Backoff::new(Duration::from_millis(250), Duration::from_secs(5)),
@@ -216,7 +228,10 @@ async fn wait_for_tags(
             match imds.tags().await {
                 Err(e) => Poll::Fatal(Error::from(e)),
                 Ok(None) if required.is_empty() => Poll::Ready(BTreeMap::new()),
-                Ok(None) => Poll::Pending("tags disabled".into()),
+                Ok(None) => {
+                    *seen.lock().expect("lock") = Some(Seen::Disabled);
+                    Poll::Pending("tags disabled".into())
+                }
                 Ok(Some(tags)) => {
                     let missing: Vec<_> = required
                         .iter()
@@ -226,7 +241,9 @@ async fn wait_for_tags(
                     if missing.is_empty() {
                         Poll::Ready(tags)
                     } else {
-                        Poll::Pending(missing.join(","))
+                        let reason = missing.join(",");
+                        *seen.lock().expect("lock") = Some(Seen::Missing(missing));
+                        Poll::Pending(reason)
                     }
                 }
             }
@@ -236,15 +253,17 @@ async fn wait_for_tags(
     match result {
         Ok(tags) => Ok(tags),
         Err(WaitError::Fatal(e)) => Err(e),
-        Err(WaitError::Deadline { last, .. }) if last == "tags disabled" => {
-            Err(Error::TagsDisabled {
+        Err(WaitError::Deadline { waited, .. }) => match seen.into_inner().expect("lock") {
+            Some(Seen::Disabled) => Err(Error::TagsDisabled {
                 missing: required.to_vec(),
-            })
-        }
-        Err(WaitError::Deadline { waited, last }) => Err(Error::TagsMissing {
-            missing: last.split(',').map(str::to_string).collect(),
-            waited,
-        }),
+            }),
+            Some(Seen::Missing(missing)) => Err(Error::TagsMissing { missing, waited }),
+            // No read answered in time: every required tag is still unconfirmed.
+            None => Err(Error::TagsMissing {
+                missing: required.to_vec(),
+                waited,
+            }),
+        },
     }
 }
 

@@ -10,6 +10,7 @@ use aws_smithy_runtime_api::client::retries::classifiers::{
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -43,7 +44,9 @@ pub struct SpotAction {
 
 #[derive(Clone)]
 pub struct Imds {
-    client: Client,
+    /// Replaced when IMDS rejects the cached session token (see `get_opt`).
+    client: Arc<Mutex<Client>>,
+    timeout: Duration,
 }
 
 /// The SDK's classifier plus 429 (IMDS throttles per instance) and connect timeouts (IMDS can be
@@ -59,7 +62,8 @@ impl ClassifyRetry for RetryThrottlingToo {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         match ctx.response().map(|r| r.status().as_u16()) {
             Some(429) => RetryAction::throttling_error(),
-            Some(401) => RetryAction::server_error(),
+            // Retrying with the same cached token cannot help: `Imds::get_opt` starts over.
+            Some(401) => RetryAction::NoActionIndicated,
             Some(s) if s >= 500 => RetryAction::server_error(),
             Some(_) => RetryAction::NoActionIndicated,
             None => RetryAction::transient_error(),
@@ -69,19 +73,38 @@ impl ClassifyRetry for RetryThrottlingToo {
 
 impl Imds {
     pub fn new(timeout: Duration) -> Imds {
-        let client = Client::builder()
+        Imds {
+            client: Arc::new(Mutex::new(Self::build(timeout))),
+            timeout,
+        }
+    }
+
+    fn build(timeout: Duration) -> Client {
+        Client::builder()
             .max_attempts(5)
             .connect_timeout(Duration::from_secs(1))
             .read_timeout(Duration::from_secs(2))
             .operation_timeout(timeout)
             .retry_classifier(SharedRetryClassifier::new(RetryThrottlingToo))
-            .build();
-        Imds { client }
+            .build()
     }
 
     /// GETs `path`; `Ok(None)` when IMDS says 404.
     pub async fn get_opt(&self, path: &str) -> Result<Option<String>, ImdsFailure> {
-        match self.client.get(path).await {
+        let client = self.client.lock().expect("imds client lock").clone();
+        let mut result = client.get(path).await;
+        if let Err(ImdsError::ErrorResponse(r)) = &result
+            && r.response().status().as_u16() == 401
+        {
+            // The SDK keeps a cached token until its TTL runs out, even after IMDS rejected it
+            // (IMDS restarted, tokens revoked), so its own 401 retries reuse the dead token. A
+            // fresh client fetches a fresh token.
+            tracing::info!(path, "IMDS rejected the session token; fetching a new one");
+            let fresh = Self::build(self.timeout);
+            *self.client.lock().expect("imds client lock") = fresh.clone();
+            result = fresh.get(path).await;
+        }
+        match result {
             Ok(v) => Ok(Some(v.as_ref().to_string())),
             Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
             Err(e) => {
