@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -32,6 +33,15 @@ DEFAULT_IDENTITY = {
 
 
 @dataclass
+class _QuietServer(ThreadingHTTPServer):
+    """Clients (ecs-boot timing out, a killed process) may reset connections mid-request; that
+    is their right and not worth a traceback in the test output."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Fault:
     status: int
     remaining: int
@@ -62,7 +72,7 @@ class FakeImds:
 
     def start(self) -> "FakeImds":
         handler = type("Handler", (_Handler,), {"imds": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
+        self._server = _QuietServer(("127.0.0.1", self._port), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
