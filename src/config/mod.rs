@@ -3,6 +3,7 @@
 
 mod container;
 mod duration;
+mod fragment;
 
 pub use container::{ContainerSpec, PullPolicy};
 
@@ -41,6 +42,9 @@ pub struct Config {
     pub docker: DockerSection,
     #[serde(rename = "container")]
     pub containers: Vec<ContainerSpec>,
+    /// The document this config was read from, so a fragment can be merged over it.
+    #[serde(skip)]
+    pub raw: toml::Table,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -228,10 +232,23 @@ impl Config {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             origin: origin.to_string(),
             message: one_line(&e.to_string()),
-        })?;
+        };
+        let raw: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        Config::from_table(raw, origin)
+    }
+
+    pub fn from_table(raw: toml::Table, origin: &str) -> Result<Config, ConfigError> {
+        let mut config: Config =
+            toml::Value::Table(raw.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: origin.to_string(),
+                    message: one_line(&e.to_string()),
+                })?;
+        config.raw = raw;
         config.validate(origin)?;
         Ok(config)
     }
