@@ -152,6 +152,7 @@ async fn agent_pings(
                     let ping = info.ping_status().map_or("Unknown", |p| p.as_str());
                     let last = info
                         .last_ping_date_time()
+                        .map(|t| aws_smithy_types::DateTime::from_secs(t.secs()))
                         .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok());
                     found.insert(id.to_string(), (ping.to_string(), last));
                 }
@@ -271,13 +272,21 @@ async fn poll(ctx: Arc<Ctx>, command_id: String, instance_id: String) {
     tokio::time::sleep(first.min(ctx.deadline.saturating_duration_since(Instant::now()))).await;
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3));
-    let waited = poll_until(remaining, backoff, || {
-        get_invocation(&ctx, &command_id, &instance_id)
+    // What SSM said last: poll_until's own reason may be that the final attempt was cut short.
+    let last = std::sync::Mutex::new("no answer from SSM yet".to_string());
+    let waited = poll_until(remaining, backoff, || async {
+        let p = get_invocation(&ctx, &command_id, &instance_id).await;
+        if let Poll::Pending(reason) = &p {
+            *last.lock().expect("last lock") = reason.clone();
+        }
+        p
     })
     .await;
     let reach = match waited {
         Ok(inv) => read_output(&ctx, inv).await,
-        Err(WaitError::Deadline { last, .. }) => Reach::TimedOut { last },
+        Err(WaitError::Deadline { .. }) => Reach::TimedOut {
+            last: last.into_inner().expect("last lock"),
+        },
         Err(WaitError::Fatal(problem)) => Reach::ApiError { problem },
     };
     ctx.report(&instance_id, reach);

@@ -24,7 +24,7 @@ from moto.ecs.models import Container, Task
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import lifecycle
+from . import lifecycle, ssm_ext
 from .calllog import HarnessApp
 
 REGION = "us-east-1"
@@ -159,6 +159,7 @@ def install() -> None:
     # DescribeTasks. Real tasks stop only when asked: StopTask, or the fake agent's drain.
     Task.advance = lambda self: None
     Container.__init__ = _wrap_container_init(Container.__init__)
+    ssm_ext.install()  # SSM Run Command that runs against simulated instances
     _installed = True
 
 
