@@ -32,7 +32,6 @@ DEFAULT_IDENTITY = {
 }
 
 
-@dataclass
 class _QuietServer(ThreadingHTTPServer):
     """Clients (ecs-boot timing out, a killed process) may reset connections mid-request; that
     is their right and not worth a traceback in the test output."""
@@ -42,6 +41,7 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+@dataclass
 class Fault:
     status: int
     remaining: int
