@@ -36,6 +36,10 @@ pub async fn connect(deadline: Duration) -> Result<Docker, String> {
     let attempt = || async {
         let docker = match Docker::connect_with_defaults() {
             Ok(d) => d.with_timeout(REQUEST_TIMEOUT),
+            // The socket appears when dockerd starts: that is what the wait is for.
+            Err(e @ bollard::errors::Error::SocketNotFoundError(_)) => {
+                return Poll::Pending(e.to_string());
+            }
             // A malformed DOCKER_HOST does not get better by waiting.
             Err(e) => return Poll::Fatal(format!("cannot use DOCKER_HOST {address:?}: {e}")),
         };
