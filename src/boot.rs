@@ -47,8 +47,9 @@ pub async fn phase<T>(
 
 /// Everything the config phase learned, kept for the later phases.
 pub struct Prepared {
+    /// The baked config with the `ecs-boot:config` fragment merged over it, if the tag names one.
+    pub config: Config,
     pub identity: Identity,
-    pub raw_tags: BTreeMap<String, String>,
     pub tags: TagInputs,
     pub env: AgentEnv,
     pub auth: Option<RegistryAuth>,
@@ -100,7 +101,7 @@ pub async fn prepare(
     known.identity = Some(identity.clone());
     known.aws = Some(aws.clone());
 
-    let (raw_tags, tags) = phase(rec, "tags", async {
+    let (_, tags) = phase(rec, "tags", async {
         let raw = wait_for_tags(imds, &required_tags(config), config.tags.wait).await?;
         let parsed = tags::parse(&raw)?;
         let detail = format!(
@@ -120,6 +121,20 @@ pub async fn prepare(
         }
     }
 
+    let config = &match tags
+        .config
+        .as_ref()
+        .filter(|_| agent_env::locks(config).allows("config"))
+    {
+        None => config.clone(),
+        Some(raw) => {
+            phase(rec, "config-fragment", async {
+                let merged = fetch_fragment(&aws, config, raw).await?;
+                Ok((merged, Some(format!("merged {raw} over the baked config"))))
+            })
+            .await?
+        }
+    };
     let auth_location = agent_env::resolve_registry_auth(config, &tags);
     let auth = phase(rec, "credentials", async {
         let Some(raw) = &auth_location else {
@@ -140,8 +155,8 @@ pub async fn prepare(
     })
     .await?;
     Ok(Prepared {
+        config: config.clone(),
         identity,
-        raw_tags,
         tags,
         env,
         auth,
@@ -258,13 +273,34 @@ async fn wait_for_tags(
                 missing: required.to_vec(),
             }),
             Some(Seen::Missing(missing)) => Err(Error::TagsMissing { missing, waited }),
-            // No read answered in time: every required tag is still unconfirmed.
-            None => Err(Error::TagsMissing {
-                missing: required.to_vec(),
-                waited,
-            }),
+            // No read answered in time: say so, rather than blame tags nobody could read.
+            None => Err(Error::Imds(crate::imds::ImdsFailure {
+                path: "/latest/meta-data/tags/instance".into(),
+                message: format!(
+                    "no answer within the [tags] wait of {}s (required: {})",
+                    waited.as_secs(),
+                    required.join(", ")
+                ),
+                status: None,
+            })),
         },
     }
+}
+
+/// The fragment a tag names, merged over the baked config (which decides what it may change).
+async fn fetch_fragment(aws: &Aws, baked: &Config, raw: &str) -> Result<Config> {
+    let key = format!("tag {}", tags::CONFIG);
+    let location = Location::parse(raw).map_err(|source| Error::Location { key, source })?;
+    let fetched = aws
+        .fetch(&location, registry_auth::MAX_BYTES)
+        .await
+        .map_err(|source| Error::Fetch {
+            what: "the config fragment",
+            source,
+        })?;
+    let text = String::from_utf8(fetched.bytes)
+        .map_err(|_| Error::Other(format!("config fragment {location} is not UTF-8 text")))?;
+    Ok(baked.merge_fragment(&text, &location.to_string())?)
 }
 
 async fn fetch_registry_auth(aws: &Aws, raw: &str, tags: &TagInputs) -> Result<RegistryAuth> {

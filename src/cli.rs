@@ -90,7 +90,7 @@ impl Cli {
         let config_path = self.config_path();
         match self.command {
             Command::Run => {
-                let agent = crate::run::Agent::new(Config::load(&config_path)?, paths);
+                let agent = crate::run::Agent::new(Config::load(&config_path)?, config_path, paths);
                 agent.run().await?;
                 Ok(0)
             }

@@ -17,7 +17,9 @@ use time::OffsetDateTime;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 pub struct Agent {
+    /// The baked config; the effective one (with a tag-named fragment) is `Prepared::config`.
     pub config: Config,
+    pub config_path: std::path::PathBuf,
     pub paths: Paths,
     pub imds: Imds,
     pub store: StateStore,
@@ -65,12 +67,13 @@ impl Signals {
 }
 
 impl Agent {
-    pub fn new(config: Config, paths: Paths) -> Agent {
+    pub fn new(config: Config, config_path: std::path::PathBuf, paths: Paths) -> Agent {
         let store = StateStore::open(paths.state_file());
         let imds = Imds::new(config.imds.timeout);
         let intro = Introspection::new(&config.ecs_agent.introspection_url);
         Agent {
             config,
+            config_path,
             paths,
             imds,
             store,
@@ -130,13 +133,12 @@ impl Agent {
     /// done. Heartbeats keep the hook alive meanwhile.
     async fn launch(&self, p: &Prepared) -> Result<()> {
         let hook = self.launch_hook(p, "launch").await?;
-        let beats = hook.as_ref().map(|h| {
-            Heartbeats::start(p.aws.clone(), h.clone(), h.heartbeat_interval(&self.config))
-        });
+        let beats = hook
+            .as_ref()
+            .map(|h| Heartbeats::start(p.aws.clone(), h.clone(), h.heartbeat_interval(&p.config)));
 
         let containers = phase(Some(&self.store), "containers", async {
-            let records =
-                crate::containers::reconcile(&self.config, p.auth.as_ref(), &p.aws).await?;
+            let records = crate::containers::reconcile(&p.config, p.auth.as_ref(), &p.aws).await?;
             let detail = format!("{} system containers", records.len());
             self.store.update(|s| s.containers = records);
             Ok(((), Some(detail)))
@@ -145,7 +147,7 @@ impl Agent {
             let (meta, arn) = ecs_agent::wait_registered(
                 &self.intro,
                 p.env.cluster(),
-                self.config.ecs_agent.registration_timeout,
+                p.config.ecs_agent.registration_timeout,
             )
             .await?;
             let registered = Instant::now();
@@ -206,7 +208,7 @@ impl Agent {
         let found = phase(Some(&self.store), "lifecycle-discovery", async {
             let hook = lifecycle::discover(
                 &p.aws,
-                &self.config,
+                &p.config,
                 &p.tags,
                 &p.identity.instance_id,
                 Transition::Launch,
@@ -254,7 +256,7 @@ impl Agent {
         self.store.update(|s| s.outcome = Outcome::Warmed);
         crate::notify::status(&format!("parked in the warm pool ({state})"));
         loop {
-            tokio::time::sleep(crate::retry::jitter(self.config.drain.poll_interval)).await;
+            tokio::time::sleep(crate::retry::jitter(p.config.drain.poll_interval)).await;
             if let Ok(Some(s)) = self.imds.target_lifecycle_state().await
                 && s == "InService"
             {
@@ -315,7 +317,7 @@ impl Agent {
 
     /// In service: watch for termination and drain; reload on SIGHUP; stop on SIGTERM.
     async fn serve(&mut self, mut prepared: Prepared, signals: &mut Signals) -> Result<()> {
-        if !self.config.drain.enabled {
+        if !prepared.config.drain.enabled {
             self.store.end(
                 "termination-watch",
                 PhaseStatus::Skipped,
@@ -336,8 +338,8 @@ impl Agent {
             let trigger = async {
                 match &resumed {
                     Some(t) => t.clone(),
-                    None if self.config.drain.enabled => {
-                        drain::watch(&self.imds, &self.config).await
+                    None if prepared.config.drain.enabled => {
+                        drain::watch(&self.imds, &prepared.config).await
                     }
                     None => std::future::pending().await,
                 }
@@ -369,7 +371,7 @@ impl Agent {
 
     async fn drain(&self, p: &Prepared, trigger: Trigger) -> Result<()> {
         let drainer = Drainer {
-            config: &self.config,
+            config: &p.config,
             aws: &p.aws,
             intro: &self.intro,
             store: &self.store,
@@ -388,7 +390,7 @@ impl Agent {
     /// SIGTERM at shutdown: systemd has already stopped ecs.service (ordered after us), so only
     /// what needs no agent is done: if termination is under way, finish the drain bookkeeping.
     async fn stop_best_effort(&self, p: &Prepared) {
-        let Some(trigger) = drain::check_once(&self.imds, &self.config).await else {
+        let Some(trigger) = drain::check_once(&self.imds, &p.config).await else {
             return;
         };
         if self.store.snapshot().hook_done("terminate").is_some() {
@@ -408,6 +410,7 @@ impl Agent {
     /// SIGHUP: re-read the config sources and credentials, re-render ecs.config, re-reconcile.
     async fn reload(&mut self) -> Result<Prepared> {
         tracing::info!("reloading");
+        self.config = Config::load(&self.config_path)?;
         let mut known = Known::default();
         let p = boot::prepare(
             &self.config,
@@ -418,7 +421,7 @@ impl Agent {
         )
         .await?;
         boot::write(&p, &self.paths, &self.store).await?;
-        let records = crate::containers::reconcile(&self.config, p.auth.as_ref(), &p.aws).await?;
+        let records = crate::containers::reconcile(&p.config, p.auth.as_ref(), &p.aws).await?;
         self.store.update(|s| s.containers = records);
         Ok(p)
     }
