@@ -71,6 +71,13 @@ def _complete(body: dict) -> tuple[int, dict]:
     return 200, action.describe()
 
 
+def _add_fault(app, body: dict) -> tuple[int, dict]:
+    try:
+        return 200, app.faults.add(body)
+    except ValueError as err:
+        return 400, {"error": str(err)}
+
+
 def handle(app, environ, start_response):
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "")[len("/_harness"):].rstrip("/") or "/"
@@ -92,8 +99,11 @@ def handle(app, environ, start_response):
             ("GET", "/lifecycle/actions"): lambda: (200, {
                 "actions": lifecycle.actions(query.get("instance"))}),
             ("GET", "/completions"): lambda: (200, {"completions": lifecycle.completions()}),
-            ("POST", "/reset"): lambda: (lifecycle.reset(), app.log.clear(),
-                                         (200, {"ok": True}))[2],
+            ("POST", "/reset"): lambda: (lifecycle.reset(), app.log.clear(), app.faults.clear(),
+                                         (200, {"ok": True}))[3],
+            ("GET", "/faults"): lambda: (200, {"faults": app.faults.rules()}),
+            ("POST", "/faults"): lambda: _add_fault(app, body),
+            ("DELETE", "/faults"): lambda: (app.faults.clear(), (200, {"ok": True}))[1],
         }
         route = routes.get((method, path))
         if route is None:

@@ -11,6 +11,7 @@ import io
 import json
 import threading
 import time
+import uuid
 from urllib.parse import parse_qsl
 
 from . import admin, lifecycle
@@ -99,6 +100,76 @@ class CallLog:
             ]
 
 
+class Faults:
+    """Injected AWS faults (`POST /_harness/faults`): the next `count` matching calls (every one
+    when count is None) wait `delay` seconds, then, if `status` is set, get that AWS error instead
+    of moto's answer. A rule matches on service and, if given, action (as in the call log)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._rules: list[dict] = []
+
+    def add(self, rule: dict) -> dict:
+        if not rule.get("service"):
+            raise ValueError("a fault needs a service")
+        if not rule.get("status") and not rule.get("delay"):
+            raise ValueError("a fault needs a status or a delay")
+        rule = {"service": rule["service"], "action": rule.get("action"),
+                "count": rule.get("count"), "status": rule.get("status"),
+                "code": rule.get("code") or "InternalError",
+                "message": rule.get("message") or "injected by the ecs-boot harness",
+                "delay": float(rule.get("delay") or 0), "hits": 0}
+        with self._lock:
+            self._rules.append(rule)
+        return dict(rule)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def rules(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._rules]
+
+    def take(self, service: str, action: str) -> dict | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule["service"] != service or rule["action"] not in (None, action):
+                    continue
+                if rule["count"] is not None and rule["hits"] >= rule["count"]:
+                    continue
+                rule["hits"] += 1
+                return dict(rule)
+        return None
+
+
+def error_response(service: str, environ, rule: dict) -> tuple[str, list, bytes]:
+    """An AWS error in the service's protocol: REST-XML (S3), JSON (SSM, ECS) or query XML."""
+    status, code, message = int(rule["status"]), rule["code"], rule["message"]
+    request_id = str(uuid.uuid4())
+    reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
+              500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+    if service == "s3":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>")
+        ctype = "application/xml"
+    elif environ.get("HTTP_X_AMZ_TARGET"):
+        body = json.dumps({"__type": code, "message": message})
+        ctype = "application/x-amz-json-1.1"
+    else:
+        kind = "Sender" if status < 500 else "Receiver"
+        body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>"
+                f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
+                "</ErrorResponse>")
+        ctype = "text/xml"
+    data = body.encode()
+    headers = [("Content-Type", ctype), ("Content-Length", str(len(data))),
+               ("x-amzn-RequestId", request_id), ("x-amz-request-id", request_id)]
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        headers.append(("x-amzn-ErrorType", code))
+    return f"{status} {reason}", headers, data
+
+
 def _read_body(environ) -> bytes:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -115,12 +186,26 @@ class HarnessApp:
     def __init__(self, moto_app):
         self.moto_app = moto_app
         self.log = CallLog()
+        self.faults = Faults()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_harness"):
             return admin.handle(self, environ, start_response)
         body = _read_body(environ)
+        if not path.startswith("/moto-api"):
+            service, action, params = describe_call(environ, body)
+            fault = self.faults.take(service, action)
+            if fault and fault["delay"]:
+                time.sleep(fault["delay"])  # outside the lock: other calls go on meanwhile
+            if fault and fault["status"]:
+                status, headers, data = error_response(service, environ, fault)
+                start_response(status, headers)
+                self.log.add({"time": time.time(), "service": service, "action": action,
+                              "params": params, "status": int(fault["status"]),
+                              "source": classify_source(environ.get("HTTP_USER_AGENT", "")),
+                              "fault": fault["code"]})
+                return [data]
         status_holder = []
 
         def recording_start_response(status, headers, exc_info=None):
@@ -133,8 +218,8 @@ class HarnessApp:
             if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
                 lifecycle.reset()
                 self.log.clear()
+                self.faults.clear()
         if not path.startswith("/moto-api"):
-            service, action, params = describe_call(environ, body)
             self.log.add({
                 "time": time.time(),
                 "service": service,
