@@ -26,7 +26,8 @@ IMAGE = "127.0.0.1:1/ecs-boot-test/busybox:1"
 LOCAL_TAG = "ecs-boot-test/busybox:1"
 MISSING = "127.0.0.1:1/ecs-boot-test/missing:1"
 TEST_LABEL = "io.ecs-boot.test"
-SLEEP = '["/bin/busybox", "sleep", "3600"]'
+# Like a real daemon it exits on SIGTERM (busybox sleep as PID 1 would ignore it until SIGKILL).
+SLEEP = '["/bin/busybox", "sh", "-c", "trap \'exit 0\' TERM; sleep 3600 & wait"]'
 HEADER = '[docker]\nengine_wait = "20s"\n'
 
 
