@@ -31,6 +31,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Exit 0 only if this boot wrote a complete ecs.config (ExecStartPre of ecs.service)
     Gate,
+    /// Ask the running agent to drain this instance now (as for a scale-in)
+    Drain(crate::ops::DrainArgs),
+    /// Complete or abandon this instance's lifecycle action by hand
+    Hook(crate::ops::HookArgs),
     /// Operator tools that span instances
     #[command(subcommand)]
     Fleet(FleetCommand),
@@ -143,6 +147,8 @@ impl Cli {
                     Ok(1)
                 }
             },
+            Command::Drain(args) => crate::ops::drain(&paths, args).await,
+            Command::Hook(args) => crate::ops::hook(&Config::load(&config_path)?, args).await,
             Command::Fleet(FleetCommand::Status(args)) => crate::fleet::run(args).await,
             Command::Containers(args) => args.run(Config::load(&config_path)?).await,
             Command::Completions(args) => {

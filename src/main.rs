@@ -19,6 +19,7 @@ mod lifecycle;
 mod location;
 mod logging;
 mod notify;
+mod ops;
 mod paths;
 mod registry_auth;
 mod retry;

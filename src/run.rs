@@ -30,6 +30,8 @@ struct Signals {
     term: Signal,
     int: Signal,
     hup: Signal,
+    /// `ecs-boot drain`: an operator asks for a drain now.
+    usr1: Signal,
 }
 
 /// SIGTERM or SIGINT.
@@ -55,6 +57,7 @@ impl Signals {
             term: s(SignalKind::terminate())?,
             int: s(SignalKind::interrupt())?,
             hup: s(SignalKind::hangup())?,
+            usr1: s(SignalKind::user_defined1())?,
         })
     }
 
@@ -318,6 +321,7 @@ impl Agent {
     /// In service: watch for termination and drain; reload on SIGHUP; stop on SIGTERM.
     async fn serve(&mut self, mut prepared: Prepared, signals: &mut Signals) -> Result<()> {
         if !prepared.config.drain.enabled {
+            self.store.begin("termination-watch");
             self.store.end(
                 "termination-watch",
                 PhaseStatus::Skipped,
@@ -332,16 +336,25 @@ impl Agent {
             .drain
             .filter(|d| d.state == "draining")
             .map(|_| Trigger::Manual);
-        let Signals { term, int, hup } = signals;
+        let Signals {
+            term,
+            int,
+            hup,
+            usr1,
+        } = signals;
         let mut term = Terminate { term, int };
         loop {
             let trigger = async {
                 match &resumed {
                     Some(t) => t.clone(),
-                    None if prepared.config.drain.enabled => {
-                        drain::watch(&self.imds, &prepared.config).await
+                    None if prepared.config.drain.enabled => tokio::select! {
+                        t = drain::watch(&self.imds, &prepared.config) => t,
+                        _ = usr1.recv() => Trigger::Manual,
+                    },
+                    None => {
+                        usr1.recv().await;
+                        Trigger::Manual
                     }
-                    None => std::future::pending().await,
                 }
             };
             tokio::select! {

@@ -90,7 +90,7 @@ fn drift(paths: &Paths, s: &State) -> Option<String> {
     }
 }
 
-fn pid_is_ecs_boot(pid: u32) -> bool {
+pub fn pid_is_ecs_boot(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
         .is_ok_and(|c| c.contains("ecs-boot") && c.split('\0').any(|a| a == "run"))
 }

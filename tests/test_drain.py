@@ -127,3 +127,26 @@ def test_restart_mid_drain_resumes_with_one_completion(moto, world, ecs_boot, fa
     assert len([c for c in client_calls(moto, "CompleteLifecycleAction")]) == 2  # launch + terminate
     assert s["drain"]["state"] == "drained"
     assert stop(again) == 0
+
+
+def test_operator_drain_command_waits_for_the_drain(moto, world, ecs_boot, fake_agent):
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=1.0)
+    agent.add_tasks("web", kind="service", count=2)
+    out = ecs_boot.run("drain", "--wait", "--timeout", "30s", timeout=40)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "drain finished: drained" in out.stdout
+    assert ci_status(moto, world, agent) == "DRAINING"
+    assert all(t["KnownStatus"] == "STOPPED" for t in agent.tasks())
+    s = status(ecs_boot)["state"]
+    assert s["drain"]["trigger"] == "manual"
+    assert stop(proc) == 0
+
+
+def test_operator_hook_command_abandons_a_broken_instance(moto, world, ecs_boot):
+    # No ecs-boot run at all (say, it crash-loops): the operator abandons by hand over SSM.
+    out = ecs_boot.run("hook", "abandon")
+    assert out.returncode == 0, out.stderr
+    assert "ABANDON sent" in out.stdout
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "Terminated"
+    again = ecs_boot.run("hook", "abandon")
+    assert "no active lifecycle action" in again.stdout
