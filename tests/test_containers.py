@@ -11,8 +11,11 @@ a test made is removed at teardown.
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import os
+import threading
 import shutil
 import subprocess
 import tempfile
@@ -287,6 +290,69 @@ def test_foreign_containers_are_never_touched(cx):
     assert proc.returncode == 1
     assert cx.name("agent") in proc.stderr and "did not create" in proc.stderr
     assert cx.inspect("agent")["Id"] == squatter
+
+
+# --- registry credentials --------------------------------------------------------------------
+
+class FakeRegistry:
+    """A registry on loopback that asks for Basic auth, records what it gets, and knows no image."""
+
+    def __init__(self):
+        self.auth_headers: list[str] = []
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server naming)
+                auth = self.headers.get("Authorization")
+                if not auth:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="ecs-boot-test"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                registry.auth_headers.append(auth)
+                body = b"{}" if self.path == "/v2/" else json.dumps({"errors": [
+                    {"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}).encode()
+                self.send_response(200 if self.path == "/v2/" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_HEAD = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pull_uses_the_boot_path_registry_credentials(cx, moto):
+    registry = FakeRegistry()
+    try:
+        login = base64.b64encode(b"bob:s3cr3t").decode()
+        s3 = moto.client("s3")
+        s3.create_bucket(Bucket="creds")
+        s3.put_object(Bucket="creds", Key="docker.json", Body=json.dumps(
+            {"auths": {registry.host: {"auth": login}}}).encode())
+        image = f"{registry.host}/team/agent:1"
+        cx.ecs_boot.write_config(HEADER + cx.spec("agent", image=image, essential="true"))
+        proc = cx.run("reconcile", "--registry-auth", "s3://creds/docker.json")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        # The registry saw exactly the stored login; "manifest unknown" is not retried.
+        assert registry.auth_headers and set(registry.auth_headers) == {f"Basic {login}"}
+        assert "after 1 attempt:" in proc.stderr and "manifest unknown" in proc.stderr, \
+            proc.stderr
+        assert "s3cr3t" not in proc.stdout + proc.stderr
+    finally:
+        registry.stop()
 
 
 # --- essential containers and failures ---------------------------------------------------------
