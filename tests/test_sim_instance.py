@@ -148,11 +148,12 @@ class TestBootThenTerminate:
 
     def test_system_container_running_on_the_engine(self, booted):
         instance, *_ = booted
+        label = SYSTEM_CONTAINER_LABEL.split("=")[0]
+        template = "{{.State.Running}} {{index .Config.Labels \"" + label + "\"}}"
+
         def running():
-            res = docker("inspect", "-f", "{{.State.Running}} {{index .Config.Labels "
-                         f"\"{SYSTEM_CONTAINER_LABEL.split('=')[0]}\"}}", SYSTEM_CONTAINER,
-                         check=False)
-            return res.returncode == 0 and res.stdout.split()[0] == "true"
+            res = docker("inspect", "-f", template, SYSTEM_CONTAINER, check=False)
+            return res.returncode == 0 and res.stdout.split() == ["true", "system-container"]
         try:
             wait_for(running, 30, f"system container {SYSTEM_CONTAINER} running")
         except TimeoutError as err:
