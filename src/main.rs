@@ -21,6 +21,7 @@ mod logging;
 mod notify;
 mod ops;
 mod paths;
+mod proxy;
 mod registry_auth;
 mod retry;
 mod run;
@@ -31,11 +32,22 @@ mod version;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let cli = cli::Cli::parse();
+    proxy::keep_local_endpoints_direct();
     logging::init();
-    match cli.run().await {
+    // One thread: the agent mostly waits, and a small idle footprint matters on every instance.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ecs-boot: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    match runtime.block_on(cli.run()) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             tracing::error!(error = %e, hint = %e.hint(), "ecs-boot failed");
