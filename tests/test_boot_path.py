@@ -266,8 +266,10 @@ def test_bad_or_missing_s3_credentials_keep_the_previous_ecs_config(case, moto, 
     second = run_config_phase(ecs_boot)
     assert_failed_run(second, ecs_boot, *needles)
     assert ecs_boot.ecs_config.read_bytes() == before, "previous ecs.config was touched"
-    assert SECRET not in second.log + ecs_boot.state_file.read_text()
-    assert SECRET_B64 not in second.log + ecs_boot.state_file.read_text()
+    assert phase(second.state, "credentials")["status"] == "failed"
+    seen = (second.log + ecs_boot.state_file.read_text() + ecs_boot.run("status").stdout
+            + ecs_boot.run("status", "--json").stdout)
+    assert SECRET not in seen and SECRET_B64 not in seen
 
 
 # --- tags: attributes and settings -------------------------------------------------------------
