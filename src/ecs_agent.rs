@@ -21,12 +21,8 @@ pub struct Metadata {
 pub struct Task {
     #[serde(rename = "Arn", default)]
     pub arn: String,
-    #[serde(rename = "DesiredStatus", default)]
-    pub desired_status: String,
     #[serde(rename = "KnownStatus", default)]
     pub known_status: String,
-    #[serde(rename = "Family", default)]
-    pub family: String,
 }
 
 impl Task {

@@ -18,9 +18,6 @@ pub const MAX_BYTES: usize = 64 * 1024;
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(s: String) -> Self {
-        Secret(s)
-    }
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -140,12 +137,6 @@ impl RegistryAuth {
             map.insert(registry.clone(), Value::Object(entry));
         }
         Secret(Value::Object(map).to_string())
-    }
-
-    /// The login for an image's registry host (`docker.io` images use the Hub key).
-    pub fn login_for_host(&self, host: &str) -> Option<&Login> {
-        let key = normalize_registry(host).ok()?;
-        self.logins.get(&key)
     }
 
     pub fn registries(&self) -> Vec<String> {
@@ -273,7 +264,6 @@ mod tests {
         )
         .unwrap();
         assert!(a.logins.contains_key("registry.example.com"));
-        assert!(a.login_for_host("registry.example.com").is_some());
     }
 
     #[test]

@@ -140,12 +140,11 @@ impl Agent {
             .as_ref()
             .map(|h| Heartbeats::start(p.aws.clone(), h.clone(), h.heartbeat_interval(&p.config)));
 
-        let containers = phase(Some(&self.store), "containers", async {
-            let records = crate::containers::reconcile(&p.config, p.auth.as_ref(), &p.aws).await?;
-            let detail = format!("{} system containers", records.len());
-            self.store.update(|s| s.containers = records);
-            Ok(((), Some(detail)))
-        });
+        let containers = phase(
+            Some(&self.store),
+            "containers",
+            self.reconcile_containers(p),
+        );
         let registration = phase(Some(&self.store), "registration", async {
             let (meta, arn) = ecs_agent::wait_registered(
                 &self.intro,
@@ -434,9 +433,31 @@ impl Agent {
         )
         .await?;
         boot::write(&p, &self.paths, &self.store).await?;
-        let records = crate::containers::reconcile(&p.config, p.auth.as_ref(), &p.aws).await?;
-        self.store.update(|s| s.containers = records);
+        phase(
+            Some(&self.store),
+            "containers",
+            self.reconcile_containers(&p),
+        )
+        .await?;
         Ok(p)
+    }
+
+    /// Reconciles system containers and records every one of them in status, failed or not.
+    async fn reconcile_containers(&self, p: &Prepared) -> Result<((), Option<String>)> {
+        let report = crate::containers::reconcile_report(
+            &p.config,
+            p.auth.as_ref(),
+            &p.aws,
+            crate::containers::DEFAULT_SCOPE,
+        )
+        .await;
+        let detail = format!("{} system containers", report.records.len());
+        let failed = report.error();
+        self.store.update(|s| s.containers = report.records);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(((), Some(detail))),
+        }
     }
 }
 

@@ -237,10 +237,6 @@ impl State {
         })
     }
 
-    pub fn phase(&self, name: &str) -> Option<&Phase> {
-        self.phases.iter().rev().find(|p| p.name == name)
-    }
-
     /// A hook already completed (or found finished) for this transition.
     pub fn hook_done(&self, transition: &str) -> Option<&HookRecord> {
         self.hooks.iter().find(|h| h.transition == transition)

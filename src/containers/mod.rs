@@ -34,15 +34,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// `Err` naming every essential failure; the records are lost, so callers that keep status
-    /// should use `reconcile_report` and take `records` first.
-    pub fn into_result(self) -> Result<Vec<ContainerRecord>> {
-        if self.essential_failures.is_empty() {
-            return Ok(self.records);
-        }
-        Err(self.error().expect("failures present"))
-    }
-
+    /// The boot's error when any essential container cannot run, naming each one.
     pub fn error(&self) -> Option<Error> {
         let n = self.essential_failures.len();
         (n > 0).then(|| {
@@ -55,19 +47,7 @@ impl Report {
     }
 }
 
-/// Brings the engine's containers labelled as ours to the configured state. `Err` only when an
-/// essential container cannot run; non-essential failures are in the records.
-pub async fn reconcile(
-    config: &Config,
-    auth: Option<&RegistryAuth>,
-    aws: &Aws,
-) -> Result<Vec<ContainerRecord>> {
-    reconcile_report(config, auth, aws, DEFAULT_SCOPE)
-        .await
-        .into_result()
-}
-
-/// `reconcile` with the records kept on failure, within `scope` (the value of the managed label:
+/// Brings the engine's containers labelled as ours to the configured state, within `scope` (the value of the managed label:
 /// [`DEFAULT_SCOPE`] on an instance; tests use their own so they never meet another's containers).
 pub async fn reconcile_report(
     config: &Config,

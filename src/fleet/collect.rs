@@ -4,8 +4,12 @@
 //!    not `Online` are `offline`; neither is sent anything, so nothing waits on them.
 //! 2. SendCommand (AWS-RunShellScript) in batches of at most 50 ids, a few batches at a time.
 //!    `InvalidInstanceId` (an instance went away since step 1) drops the named ids and resends.
-//! 3. GetCommandInvocation per instance, at most `concurrency` requests in flight, each instance
-//!    backing off with jitter (longer when throttled), until a terminal status or the deadline.
+//! 3. ListCommandInvocations per batch (one call answers for 50 instances) until each instance
+//!    is terminal or the deadline passes; backoff with jitter, longer when throttled.
+//! 4. GetCommandInvocation once per finished instance for its 24,000-character output (the
+//!    list's output is cut at 2,500), at most `concurrency` requests in flight, retrying
+//!    `InvocationDoesNotExist` and throttling. Without ssm:ListCommandInvocations, step 4 alone
+//!    polls each instance.
 
 use super::output::{self, InstanceResult, Invocation, Parsed, Reach};
 use super::progress::Progress;
@@ -166,19 +170,126 @@ async fn agent_pings(
     Ok(found)
 }
 
-/// Sends one batch, then polls each of its instances.
+/// Sends one batch, then watches each command it became.
 async fn batch(ctx: Arc<Ctx>, ids: Vec<String>) {
     let sent = {
         let _permit = ctx.sends.acquire().await.expect("semaphore open");
         send(&ctx, ids).await
     };
-    let mut polls = JoinSet::new();
+    let mut watches = JoinSet::new();
     for (command_id, ids) in sent {
-        for id in ids {
-            polls.spawn(poll(ctx.clone(), command_id.clone(), id));
+        watches.spawn(watch(ctx.clone(), command_id, ids));
+    }
+    while watches.join_next().await.is_some() {}
+}
+
+enum ListError {
+    /// Throttled, or no answer: try again after a longer pause.
+    Retry(String),
+    /// Not allowed or not supported: poll each instance instead.
+    Unusable(String),
+}
+
+/// A finished invocation's output is read even if the deadline passes meanwhile.
+const READ_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits for one command's invocations with ListCommandInvocations, and reads each as it ends.
+async fn watch(ctx: Arc<Ctx>, command_id: String, ids: Vec<String>) {
+    let mut waiting: HashMap<String, String> = ids
+        .into_iter()
+        .map(|id| (id, "no answer from SSM yet".to_string()))
+        .collect();
+    let mut reads = JoinSet::new();
+    let mut backoff = Backoff::new(Duration::from_millis(400), Duration::from_secs(2));
+    let mut throttled = Backoff::new(Duration::from_secs(1), Duration::from_secs(20));
+    // Nothing is terminal the instant it is sent; spread the batches' first looks.
+    let mut pause = jitter(Duration::from_millis(500));
+    loop {
+        let left = ctx.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        pause = backoff.next_delay();
+        match list_statuses(&ctx, &command_id).await {
+            Ok(statuses) => {
+                for (id, status) in statuses {
+                    if output::is_terminal(&status) {
+                        if waiting.remove(&id).is_some() {
+                            let grace = Instant::now() + READ_GRACE;
+                            reads.spawn(read(ctx.clone(), command_id.clone(), id, grace));
+                        }
+                    } else if let Some(last) = waiting.get_mut(&id) {
+                        *last = format!("last status {status}");
+                    }
+                }
+            }
+            Err(ListError::Retry(reason)) => {
+                tracing::debug!(command_id, reason, "ListCommandInvocations: retrying");
+                pause = throttled.next_delay();
+            }
+            Err(ListError::Unusable(reason)) => {
+                tracing::debug!(
+                    command_id,
+                    reason,
+                    "ListCommandInvocations unusable: polling each instance"
+                );
+                for (id, _) in waiting.drain() {
+                    reads.spawn(read(ctx.clone(), command_id.clone(), id, ctx.deadline));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            break;
         }
     }
-    while polls.join_next().await.is_some() {}
+    for (id, last) in waiting {
+        ctx.report(&id, Reach::TimedOut { last });
+    }
+    while reads.join_next().await.is_some() {}
+}
+
+/// (instance id, status) of every invocation of the command SSM lists so far.
+async fn list_statuses(ctx: &Ctx, command_id: &str) -> Result<Vec<(String, String)>, ListError> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let answer = {
+            let _permit = ctx.polls.acquire().await.expect("semaphore open");
+            ctx.ssm
+                .list_command_invocations()
+                .command_id(command_id)
+                .max_results(50)
+                .set_next_token(token)
+                .send()
+                .await
+        };
+        let out = match answer {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(match error_code(&e).as_deref() {
+                    Some(c) if !is_throttling(c) => ListError::Unusable(describe(&e)),
+                    _ => ListError::Retry(describe(&e)),
+                });
+            }
+        };
+        for inv in out.command_invocations() {
+            if let (Some(id), Some(status)) = (inv.instance_id(), inv.status()) {
+                found.push((id.to_string(), status.as_str().to_string()));
+            }
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
+    )
 }
 
 /// (command id, its instances). Ids SSM refuses are reported `no_ssm` and the rest resent.
@@ -265,12 +376,10 @@ async fn send_command(ctx: &Ctx, ids: &[String]) -> Result<String, SendError> {
     }
 }
 
-/// Waits for one invocation to finish, then reads its output.
-async fn poll(ctx: Arc<Ctx>, command_id: String, instance_id: String) {
-    // Nothing is terminal the instant it is sent; spread the first looks.
-    let first = jitter(Duration::from_millis(600));
-    tokio::time::sleep(first.min(ctx.deadline.saturating_duration_since(Instant::now()))).await;
-    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+/// GetCommandInvocation until the invocation is terminal (at once, when `watch` saw it end) or
+/// `deadline`, then reads its output.
+async fn read(ctx: Arc<Ctx>, command_id: String, instance_id: String, deadline: Instant) {
+    let remaining = deadline.saturating_duration_since(Instant::now());
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3));
     // What SSM said last: poll_until's own reason may be that the final attempt was cut short.
     let last = std::sync::Mutex::new("no answer from SSM yet".to_string());
@@ -332,12 +441,7 @@ async fn get_invocation(
             Some("InvocationDoesNotExist") => {
                 Poll::Pending("the invocation is not registered yet".into())
             }
-            Some(
-                "ThrottlingException"
-                | "Throttling"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded",
-            ) => Poll::Pending("throttled by SSM".into()),
+            Some(c) if is_throttling(c) => Poll::Pending("throttled by SSM".into()),
             Some(_) => Poll::Fatal(format!("GetCommandInvocation: {}", describe(&e))),
             // No answer at all (connection reset, timeout): the next attempt may get one.
             None => Poll::Pending(format!("GetCommandInvocation: {}", describe(&e))),
