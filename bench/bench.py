@@ -1,0 +1,748 @@
+#!/usr/bin/env python3
+"""ecs-boot's performance table: every number the README claims, from one run, against the same
+emulators as the tests (moto + harness extensions, fake IMDSv2, fake ECS agent, all on 127.0.0.1),
+with the classic user-data peer measured in the same run.
+
+    bench/run [--quick] [--runs N]          # the entry point (venv with awscli, release build)
+    python3 bench/bench.py --binary target/release/ecs-boot --aws .cache/bench-venv/bin/aws
+
+Rows (see bench/results/README.md for what each one times and counts):
+  ecs.config       spawn -> /etc/ecs/ecs.config on disk: `ecs-boot run` vs a bash user-data
+                   script (curl IMDSv2 + `aws s3 cp`); plain, and with 1 ms IMDS + 20 ms S3 latency
+  READY=1          spawn -> READY=1 on a NOTIFY_SOCKET
+  launch           the fake agent's RegisterContainerInstance -> launch hook CONTINUE (at moto)
+  terminate        the fake agent's last StopTask -> terminate hook CONTINUE (at moto)
+  API calls        per launch / per termination, counted at moto (source=client)
+  idle             VmRSS and CPU (utime+stime) of `ecs-boot run` in service, sampled each second
+  binary size      target/release/ecs-boot (+ the zigbuild glibc-2.26 binary if present)
+  fleet status     bench/fleet_status.py (500 simulated instances over SSM)
+
+Output: a Markdown table on stdout, bench/results/latest.md and bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness.imds import FakeImds  # noqa: E402
+from harness.moto_ext import MotoServer  # noqa: E402
+from harness.procs import FakeAgent, base_env, free_port, http_json, wait_for  # noqa: E402
+from harness.world import build_world, follow_lifecycle  # noqa: E402
+
+MIB = 1024 * 1024
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TARGETS = {
+    "ecs_config_ratio": 25.0,  # ecs-boot at least 25x faster than the classic user data
+    "launch_p99_s": 1.0,
+    "terminate_p99_s": 1.0,
+    "calls_per_launch": 3,
+    "idle_rss_mib": 12.0,
+    "binary_mib": 20.0,
+    "fleet_s": 30.0,
+}
+# Calls that are not "the launch's calls": listed separately (issue 12).
+HEARTBEAT = "RecordLifecycleActionHeartbeat"
+
+# The classic way (what user data does without ecs-boot): IMDSv2 token, two tags, `aws s3 cp`,
+# printf. The credentials object is passed on as-is (tr drops newlines), as such scripts do.
+CLASSIC_SCRIPT = r"""#!/bin/bash
+set -euo pipefail
+IMDS="$AWS_EC2_METADATA_SERVICE_ENDPOINT"
+OUT="$1"
+TOKEN=$(curl -sf -X PUT "$IMDS/latest/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 21600")
+md() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/latest/meta-data/$1"; }
+CLUSTER=$(md tags/instance/ecs-boot:cluster)
+AUTH=$(md tags/instance/ecs-boot:registry-auth)
+aws --endpoint-url "$AWS_ENDPOINT_URL" s3 cp --quiet "$AUTH" "$OUT.creds"
+AUTH_DATA=$(tr -d '\n' < "$OUT.creds")
+rm -f "$OUT.creds"
+umask 077
+printf 'ECS_CLUSTER=%s\nECS_ENGINE_AUTH_TYPE=dockercfg\nECS_ENGINE_AUTH_DATA=%s\n' \
+  "$CLUSTER" "$AUTH_DATA" > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+"""
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def pct(xs: list[float], p: float) -> float:
+    """Nearest-rank percentile (p99 of 50 samples is the largest but none)."""
+    s = sorted(xs)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def summary(xs: list[float]) -> dict:
+    if not xs:
+        return {"n": 0}
+    return {"n": len(xs), "median": statistics.median(xs), "min": min(xs), "max": max(xs),
+            "p10": pct(xs, 10), "p90": pct(xs, 90), "p99": pct(xs, 99),
+            "mean": statistics.fmean(xs)}
+
+
+def ms(x: float) -> str:
+    x *= 1000
+    return f"{x:.0f} ms" if x >= 100 else f"{x:.1f} ms" if x >= 10 else f"{x:.2f} ms"
+
+
+def secs(x: float) -> str:
+    return f"{x:.2f} s" if x >= 1 else ms(x)
+
+
+def spread(s: dict, fmt=secs) -> str:
+    if not s.get("n"):
+        return "no samples"
+    return f"{fmt(s['median'])} ({fmt(s['min'])}–{fmt(s['max'])})"
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+class Notify:
+    """A fake systemd NOTIFY_SOCKET; records when READY=1 arrives (perf_counter)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.ready_at: float | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._recv, daemon=True)
+        self._thread.start()
+
+    def _recv(self):
+        while not self._stop and self.ready_at is None:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if b"READY=1" in data.split(b"\n"):
+                self.ready_at = time.perf_counter()
+
+    def close(self):
+        self._stop = True
+        self._thread.join(1)
+        self.sock.close()
+        self.path.unlink(missing_ok=True)
+
+
+def spawn_until_file(argv, env, target: Path, log: Path, notify: Notify | None = None,
+                     timeout: float = 60) -> tuple[subprocess.Popen, float, float]:
+    """Start argv; poll (0.5 ms) until `target` exists. Returns (proc, t0, t_file) in
+    perf_counter seconds."""
+    with open(log, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    while not target.exists():
+        now = time.perf_counter()
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv[0]} exited {proc.returncode} before writing {target}:\n"
+                               + log.read_text(errors="replace")[-2000:])
+        if now - t0 > timeout:
+            proc.kill()
+            raise RuntimeError(f"{target} not written within {timeout}s")
+        time.sleep(0.0005)
+    return proc, t0, time.perf_counter()
+
+
+def bench_config(intro_port: int, poll: str = "1s") -> str:
+    return (f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{intro_port}"\n'
+            f'registration_timeout = "60s"\n[drain]\npoll_interval = "{poll}"\n')
+
+
+def read_state(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --- the bench ---------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.binary = Path(args.binary).resolve()
+        self.aws = Path(args.aws).resolve() if args.aws else None
+        self.tmp = Path(tempfile.mkdtemp(prefix="ecs-boot-bench-"))
+        self.moto = MotoServer().start()
+        self.results: dict = {}
+        self.log = lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}",
+                                     file=sys.stderr, flush=True)
+
+    def close(self):
+        self.moto.stop()
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @staticmethod
+    def time_argv(out: Path) -> list[str]:
+        """Peak RSS of a process tree (KiB, the largest process: for the user data, the aws CLI)
+        through /usr/bin/time. Not os.wait4 from here: a child spawned by this 200+ MiB Python
+        process inherits its RSS high-water mark across exec, so ru_maxrss would be ours."""
+        return ["/usr/bin/time", "-f", "%M", "-o", str(out)] if Path("/usr/bin/time").exists() \
+            else []
+
+    def env(self, imds: FakeImds, home: Path) -> dict:
+        home.mkdir(parents=True, exist_ok=True)
+        return base_env(self.moto.url, imds.url, home)
+
+    def fresh_world(self) -> tuple[FakeImds, object]:
+        """A fresh moto (reset) and IMDS with one instance in Pending:Wait (build_world)."""
+        self.moto.reset()
+        imds = FakeImds(moto_url=self.moto.url).start()
+        world = build_world(self.moto.url, imds)
+        follow_lifecycle(imds, world.instance_id)
+        return imds, world
+
+    # -- ecs.config: ecs-boot vs the classic user data -----------------------------------------
+
+    def ecs_config(self, runs: int, latency: bool) -> dict:
+        label = "latency" if latency else "plain"
+        imds, world = self.fresh_world()
+        try:
+            if latency:
+                imds.set_delay(0.001)
+                status, body = http_json("POST", self.moto.admin_url + "/faults",
+                                         {"service": "s3", "delay": 0.02})
+                assert status == 200, body
+            script = self.tmp / "classic-user-data.sh"
+            script.write_text(CLASSIC_SCRIPT)
+            boot_t, boot_ready, boot_rss, classic_t, classic_rss = [], [], [], [], []
+            for i in range(runs + 1):  # the first of each is a warm-up (page cache, .pyc)
+                work = self.tmp / f"cfg-{label}-{i}"
+                env = self.env(imds, work / "home")
+                cfg = work / "config.toml"
+                cfg.write_text(bench_config(free_port()))
+                root = work / "root"
+                notify = Notify(work / "notify.sock")
+                try:
+                    proc, t0, t_file = spawn_until_file(
+                        [str(self.binary), "--root", str(root), "--config", str(cfg), "run"],
+                        {**env, "NOTIFY_SOCKET": str(notify.path)},
+                        root / "etc/ecs/ecs.config", work / "ecs-boot.log", notify)
+                    wait_for(lambda: notify.ready_at, timeout=10, interval=0.001,
+                             what="READY=1")
+                    rss = _status_field(proc.pid, "VmHWM")  # its own peak, since exec
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait(5)
+                finally:
+                    notify.close()
+                if i:
+                    boot_t.append(t_file - t0)
+                    boot_ready.append(notify.ready_at - t0)
+                    boot_rss.append(rss / 1024)
+                if self.aws is None:
+                    continue
+                cenv = {**env, "PATH": f"{self.aws.parent}:{env['PATH']}"}
+                out = work / "classic" / "ecs.config"
+                out.parent.mkdir()
+                rss_file = work / "classic.maxrss"
+                proc, t0, t_file = spawn_until_file(
+                    [*self.time_argv(rss_file), "bash", str(script), str(out)], cenv, out,
+                    work / "classic.log")
+                proc.wait(30)
+                rss = int(rss_file.read_text().split()[-1]) if rss_file.exists() else 0
+                if proc.returncode != 0:
+                    raise RuntimeError("classic user data failed:\n"
+                                       + (work / "classic.log").read_text())
+                if i:
+                    classic_t.append(t_file - t0)
+                    classic_rss.append(rss / 1024)
+            # The two files say the same thing (same cluster, same credentials).
+            text = out.read_text() if self.aws else ""
+            assert not self.aws or f"ECS_CLUSTER={world.cluster}" in text, text
+        finally:
+            http_json("DELETE", self.moto.admin_url + "/faults")
+            imds.stop()
+        res = {
+            "runs": runs, "latency_injected": {"imds_s": 0.001, "s3_s": 0.02} if latency else None,
+            "ecs_boot_s": summary(boot_t), "ecs_boot_ready_s": summary(boot_ready),
+            "ecs_boot_peak_rss_mib": summary(boot_rss),
+            "classic_s": summary(classic_t), "classic_peak_rss_mib": summary(classic_rss),
+            "samples": {"ecs_boot_s": boot_t, "ecs_boot_ready_s": boot_ready,
+                        "classic_s": classic_t},
+        }
+        if classic_t:
+            res["ratio"] = statistics.median(classic_t) / statistics.median(boot_t)
+        self.log(f"ecs.config ({label}): ecs-boot {spread(res['ecs_boot_s'])}, classic "
+                 f"{spread(res['classic_s'])}, ratio {res.get('ratio', 0):.1f}x")
+        return res
+
+    # -- launch and termination, one fresh world per boot ---------------------------------------
+
+    def boot_cycle(self, i: int, stop_delay: float = 0.5, tasks: int = 2) -> dict:
+        imds, world = self.fresh_world()
+        work = self.tmp / f"boot-{i}"
+        env = self.env(imds, work / "home")
+        port = free_port()
+        cfg = work / "config.toml"
+        cfg.write_text(bench_config(port))
+        root = work / "root"
+        state_file = root / "var/lib/ecs-boot/state.json"
+        imds.reset_log()
+        self.moto.reset_calls()
+        agent = None
+        proc = None
+        try:
+            proc, _, _ = spawn_until_file(
+                [str(self.binary), "--root", str(root), "--config", str(cfg), "run"], env,
+                root / "etc/ecs/ecs.config", work / "ecs-boot.log")
+            # As ecs.service would: the agent starts once ecs.config is on disk.
+            agent = FakeAgent(env, ["--register-delay", "0", "--stop-delay", str(stop_delay),
+                                    "--config", str(root / "etc/ecs/ecs.config"),
+                                    "--instance-id", world.instance_id],
+                              work / "fake-agent.log", port)
+
+            def completion(transition):
+                return next((c for c in self.moto.completions()
+                             if c["instance"] == world.instance_id
+                             and c["transition"] == transition), None)
+
+            launch = wait_for(lambda: completion(LAUNCHING), timeout=60, interval=0.02,
+                              what="launch hook completion")
+            state = wait_for(lambda: (s := read_state(state_file))
+                             and s.get("outcome") == "in_service" and s, timeout=20,
+                             what="in_service")
+            launch_calls = self.moto.calls(source="client")
+            imds_launch = http_json("GET", imds.admin_url + "/log")[1]
+            reg = self.moto.calls(action="RegisterContainerInstance", source="fake-ecs-agent")
+            intro_open = _agent_log_time(agent.output(), "introspection listening")
+            hook = next(h for h in state["hooks"] if h["transition"] == "launch")
+
+            # Termination: tasks running, then scale-in puts the instance in Terminating:Wait.
+            agent.add_tasks("web", kind="service", count=tasks)
+            imds.reset_log()
+            mark = len(self.moto.calls())
+            self.moto.client("autoscaling").terminate_instance_in_auto_scaling_group(
+                InstanceId=world.instance_id, ShouldDecrementDesiredCapacity=True)
+            term = wait_for(lambda: completion(TERMINATING), timeout=60, interval=0.02,
+                            what="terminate hook completion")
+            state = wait_for(lambda: (s := read_state(state_file))
+                             and s.get("outcome") == "terminated" and s, timeout=20,
+                             what="terminated")
+            all_calls = self.moto.calls()[mark:]
+            term_calls = [c for c in all_calls if c["source"] == "client"]
+            imds_term = http_json("GET", imds.admin_url + "/log")[1]
+            stops = [c["time"] for c in all_calls
+                     if c["source"] == "fake-ecs-agent" and c["action"] == "StopTask"]
+            thook = next(h for h in state["hooks"] if h["transition"] == "terminate")
+            assert launch["result"] == "CONTINUE" and term["result"] == "CONTINUE", (launch, term)
+            assert len(stops) == tasks, stops
+            return {
+                "launch_s": launch["time"] - reg[0]["time"],
+                "launch_from_introspection_s": (launch["time"] - intro_open
+                                                if intro_open else None),
+                "launch_latency_ms": hook.get("latency_ms"),
+                "terminate_s": term["time"] - max(stops),
+                "terminate_latency_ms": thook.get("latency_ms"),
+                "launch_calls": [c["action"] for c in launch_calls],
+                "launch_ecs_calls": [c["action"] for c in launch_calls if c["service"] == "ecs"],
+                "launch_imds": {"requests": len(imds_launch["requests"]),
+                                "token_puts": imds_launch["token_puts"]},
+                "terminate_calls": [c["action"] for c in term_calls],
+                "terminate_imds": {"requests": len(imds_term["requests"]),
+                                   "token_puts": imds_term["token_puts"]},
+            }
+        finally:
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            if agent:
+                agent.kill()
+            imds.stop()
+
+    def boots(self, runs: int) -> dict:
+        cycles = []
+        for i in range(runs):
+            cycles.append(self.boot_cycle(i))
+            c = cycles[-1]
+            self.log(f"boot {i + 1}/{runs}: registration->CONTINUE {ms(c['launch_s'])}, "
+                     f"last task gone->CONTINUE {ms(c['terminate_s'])}, "
+                     f"calls {len(c['launch_calls'])}+{len(c['terminate_calls'])}")
+
+        def counted(key):
+            per = [[a for a in c[key] if a != HEARTBEAT] for c in cycles]
+            by_action: dict[str, int] = {}
+            for a in per[0]:
+                by_action[a] = by_action.get(a, 0) + 1
+            return {"median": statistics.median(len(p) for p in per),
+                    "min": min(len(p) for p in per), "max": max(len(p) for p in per),
+                    "first_boot_by_action": by_action,
+                    "heartbeats": sum(c[key].count(HEARTBEAT) for c in cycles)}
+
+        def imds_counts(key):
+            return {k: statistics.median(c[key][k] for c in cycles)
+                    for k in ("requests", "token_puts")}
+
+        intro = [c["launch_from_introspection_s"] for c in cycles
+                 if c["launch_from_introspection_s"] is not None]
+        return {
+            "runs": runs,
+            "launch_s": summary([c["launch_s"] for c in cycles]),
+            "launch_from_introspection_s": summary(intro),
+            "launch_latency_ms": summary([c["launch_latency_ms"] for c in cycles
+                                          if c["launch_latency_ms"] is not None]),
+            "terminate_s": summary([c["terminate_s"] for c in cycles]),
+            "terminate_latency_ms": summary([c["terminate_latency_ms"] for c in cycles
+                                             if c["terminate_latency_ms"] is not None]),
+            "launch_calls": counted("launch_calls"),
+            "launch_ecs_calls": sum(len(c["launch_ecs_calls"]) for c in cycles),
+            "terminate_calls": counted("terminate_calls"),
+            "launch_imds_median": imds_counts("launch_imds"),
+            "terminate_imds_median": imds_counts("terminate_imds"),
+            "cycles": cycles,
+        }
+
+    # -- idle ------------------------------------------------------------------------------------
+
+    def idle(self, seconds: int) -> dict:
+        imds, world = self.fresh_world()
+        work = self.tmp / "idle"
+        env = self.env(imds, work / "home")
+        port = free_port()
+        cfg = work / "config.toml"
+        # The shipped defaults (drain poll 5 s): an instance in service, as it spends its life.
+        cfg.write_text(f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{port}"\n')
+        root = work / "root"
+        agent = proc = None
+        try:
+            proc, _, _ = spawn_until_file(
+                [str(self.binary), "--root", str(root), "--config", str(cfg), "run"], env,
+                root / "etc/ecs/ecs.config", work / "ecs-boot.log")
+            agent = FakeAgent(env, ["--config", str(root / "etc/ecs/ecs.config"),
+                                    "--instance-id", world.instance_id],
+                              work / "fake-agent.log", port)
+            wait_for(lambda: (s := read_state(root / "var/lib/ecs-boot/state.json"))
+                     and s.get("outcome") == "in_service", timeout=60, what="in_service")
+            time.sleep(1)
+            imds.reset_log()
+            self.moto.reset_calls()
+            rss, t_start = [], time.monotonic()
+            cpu_start = _cpu_ticks(proc.pid)
+            while time.monotonic() - t_start < seconds:
+                rss.append(_vm_rss_kib(proc.pid) / 1024)
+                time.sleep(1)
+            elapsed = time.monotonic() - t_start
+            cpu = (_cpu_ticks(proc.pid) - cpu_start) / CLK_TCK
+            calls = self.moto.calls(source="client")
+            imds_log = http_json("GET", imds.admin_url + "/log")[1]
+            peak_kib = _status_field(proc.pid, "VmHWM")
+        finally:
+            if proc and proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+            if agent:
+                agent.kill()
+            imds.stop()
+        res = {"seconds": round(elapsed, 1), "rss_mib": summary(rss),
+               "peak_rss_since_start_mib": peak_kib / 1024,
+               "cpu_seconds": cpu, "cpu_percent": 100 * cpu / elapsed,
+               "aws_calls": len(calls), "imds_requests": len(imds_log["requests"]),
+               "imds_token_puts": imds_log["token_puts"]}
+        self.log(f"idle {elapsed:.0f}s: RSS {res['rss_mib']['median']:.1f} MiB "
+                 f"(max {res['rss_mib']['max']:.1f}), CPU {res['cpu_percent']:.3f} %")
+        return res
+
+    # -- binary, fleet ----------------------------------------------------------------------------
+
+    def binary_size(self) -> dict:
+        res = {}
+        for label, path in (("release", self.binary),
+                            ("zigbuild-glibc-2.26",
+                             REPO / "target/x86_64-unknown-linux-gnu/release/ecs-boot")):
+            if path.is_file():
+                info = subprocess.run(["file", "-b", str(path)], capture_output=True,
+                                      text=True).stdout.strip() if shutil.which("file") else ""
+                res[label] = {"path": str(path.relative_to(REPO)) if path.is_relative_to(REPO)
+                              else str(path), "bytes": path.stat().st_size,
+                              "mib": path.stat().st_size / MIB,
+                              "stripped": "not stripped" not in info and "stripped" in info,
+                              "mtime": datetime.datetime.fromtimestamp(
+                                  path.stat().st_mtime).isoformat(timespec="seconds")}
+        return res
+
+    def fleet(self) -> dict:
+        script = REPO / "bench/fleet_status.py"
+        if self.args.skip_fleet:
+            return {"measured": False, "reason": "skipped (--skip-fleet)"}
+        if not script.is_file():
+            return {"measured": False, "reason": "bench/fleet_status.py does not exist yet"}
+        self.log("fleet status: running bench/fleet_status.py (500 instances)")
+        started = time.monotonic()
+        try:
+            out = subprocess.run([sys.executable, str(script), "--instances", "500",
+                                  "--binary", str(self.binary)], capture_output=True, text=True,
+                                 timeout=600)
+        except subprocess.TimeoutExpired:
+            return {"measured": False, "reason": "bench/fleet_status.py ran over 600 s"}
+        total = time.monotonic() - started
+        m = re.search(r"fleet status, (\d+) instances .*?: ([\d.]+) s wall", out.stdout)
+        if not m:
+            return {"measured": False, "reason": f"bench/fleet_status.py exited {out.returncode}"
+                    f" without a result: {(out.stderr or out.stdout)[-400:]}"}
+        runs = [line for line in out.stdout.splitlines() if line.startswith("run:")]
+        return {"measured": True, "instances": int(m.group(1)), "wall_s": float(m.group(2)),
+                "script_total_s": total, "detail": runs}
+
+
+def _agent_log_time(text: str, needle: str) -> float | None:
+    """The fake agent logs with asctime (local time, ms): the epoch time of the first line with
+    `needle`."""
+    for line in text.splitlines():
+        if needle in line:
+            try:
+                stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            except ValueError:
+                return None
+            return stamp.timestamp()
+    return None
+
+
+def _status_field(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _vm_rss_kib(pid: int) -> int:
+    return _status_field(pid, "VmRSS")
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = _meminfo_kib("MemTotal") / MIB
+    return {"nproc": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
+            "kernel": platform.release(), "python": platform.python_version(),
+            "loadavg_start": os.getloadavg()}
+
+
+def _meminfo_kib(key: str) -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool | None) -> str:
+    return "—" if ok is None else ("met" if ok else "**missed**")
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [
+        f"### ecs-boot performance ({r['date']})",
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux "
+        f"{m['kernel']}; load average {m['loadavg_start'][0]:.1f} at start, "
+        f"{m['loadavg_end'][0]:.1f} at end. ecs-boot {r['version']}. "
+        f"Emulators: moto {r['moto']} + harness, fake IMDSv2, fake ECS agent, all on 127.0.0.1. "
+        f"Command: `{r['command']}`. Median (min–max) unless stated.",
+        "",
+        "| measure | ecs-boot | peer / detail | target | |",
+        "|---|---|---|---|---|",
+    ]
+    row = lines.append
+    for key, title in (("ecs_config", "tags + credentials → ecs.config written"),
+                       ("ecs_config_latency", "… with 1 ms IMDS and 20 ms S3 latency")):
+        c = r.get(key)
+        if not c:
+            continue
+        if c["classic_s"].get("n"):
+            ratio = c["ratio"]
+            peer = (f"classic user data (curl IMDSv2 + `aws s3 cp`, awscli {r['awscli']}): "
+                    f"{spread(c['classic_s'])}; **{ratio:.0f}×**")
+            ok = ratio >= TARGETS["ecs_config_ratio"] if key == "ecs_config" else None
+        else:
+            peer, ok = "classic not measured (no aws CLI given)", None
+        row(f"| {title} ({c['runs']} runs each) | {spread(c['ecs_boot_s'])} | {peer} | "
+            f"{'≥ 25×' if key == 'ecs_config' else 'absolute'} | {verdict(ok)} |")
+        if key == "ecs_config":
+            peer_rss = (f"{c['classic_peak_rss_mib']['median']:.1f} MiB (largest process: the "
+                        "aws CLI)" if c["classic_peak_rss_mib"].get("n") else "")
+            row(f"| peak RSS, spawn → ecs.config | "
+                f"{c['ecs_boot_peak_rss_mib']['median']:.1f} MiB | {peer_rss} | | — |")
+            row(f"| agent start → `READY=1` (NOTIFY_SOCKET) | {spread(c['ecs_boot_ready_s'])} | "
+                "spawn to the datagram | | — |")
+    b = r.get("boots")
+    if b:
+        ls, ts = b["launch_s"], b["terminate_s"]
+        li, ll, tl = b["launch_from_introspection_s"], b["launch_latency_ms"], \
+            b["terminate_latency_ms"]
+        row(f"| registration → launch hook CONTINUE ({b['runs']} boots) | p50 {secs(ls['median'])}"
+            f", p99 {secs(ls['p99'])} (max {secs(ls['max'])}) | from the agent's "
+            f"RegisterContainerInstance to the completion, both at moto; from its introspection "
+            f"port opening: p50 {secs(li['median'])}, p99 {secs(li['p99'])}; ecs-boot's own "
+            f"latency_ms: p50 {ll['median']:.0f}, p99 {ll['p99']:.0f} | p99 ≤ 1 s | "
+            f"{verdict(ls['p99'] <= TARGETS['launch_p99_s'])} |")
+        row(f"| last task gone → terminate hook CONTINUE ({b['runs']} boots) | p50 "
+            f"{secs(ts['median'])}, p99 {secs(ts['p99'])} (max {secs(ts['max'])}) | from the "
+            f"agent's last StopTask to the completion, both at moto; ecs-boot's own latency_ms "
+            f"(drained → completed): p50 {tl['median']:.0f}, p99 {tl['p99']:.0f} | p99 ≤ 1 s | "
+            f"{verdict(ts['p99'] <= TARGETS['terminate_p99_s'])} |")
+        lc, tc = b["launch_calls"], b["terminate_calls"]
+
+        def actions(d):
+            return ", ".join(f"{a} {n}" for a, n in d["first_boot_by_action"].items())
+
+        li_, ti_ = b["launch_imds_median"], b["terminate_imds_median"]
+        row(f"| AWS API calls per launch | {lc['median']:g} (min {lc['min']}, max {lc['max']}): "
+            f"{actions(lc)} | ECS control-plane calls during registration: "
+            f"{b['launch_ecs_calls']}; heartbeats {lc['heartbeats']} (separate); IMDS (not AWS "
+            f"API): {li_['requests']:g} requests, {li_['token_puts']:g} token PUTs | ≤ 3, 0 ECS | "
+            f"{verdict(lc['max'] <= TARGETS['calls_per_launch'] and b['launch_ecs_calls'] == 0)} |")
+        row(f"| AWS API calls per termination | {tc['median']:g} (min {tc['min']}, max "
+            f"{tc['max']}): {actions(tc)} | heartbeats {tc['heartbeats']} (separate); IMDS: "
+            f"{ti_['requests']:g} requests, {ti_['token_puts']:g} token PUTs | — | — |")
+    i = r.get("idle")
+    if i:
+        ok = i["rss_mib"]["max"] <= TARGETS["idle_rss_mib"] and i["cpu_percent"] < 0.5
+        row(f"| idle RSS / CPU over {i['seconds']:.0f} s in service | RSS "
+            f"{i['rss_mib']['median']:.1f} MiB (max {i['rss_mib']['max']:.1f}); CPU "
+            f"{i['cpu_percent']:.3f} % ({i['cpu_seconds']:.2f} s) | peak RSS since start "
+            f"{i['peak_rss_since_start_mib']:.1f} MiB; meanwhile {i['aws_calls']} AWS calls, "
+            f"{i['imds_requests']} IMDS requests (drain watch, default 5 s poll) | ≤ 12 MiB, "
+            f"~0 % | {verdict(ok)} |")
+    s = r.get("binary", {})
+    if s:
+        rel = s.get("release")
+        zig = s.get("zigbuild-glibc-2.26")
+        detail = (f"zigbuild glibc 2.26 (the RPM's): {zig['mib']:.1f} MiB "
+                  f"({'stripped' if zig['stripped'] else 'NOT stripped'}, built {zig['mtime']})"
+                  if zig else "zigbuild binary not present")
+        biggest = max(x["mib"] for x in s.values())
+        row(f"| stripped binary size | {rel['mib']:.1f} MiB ({rel['bytes']} B, "
+            f"{'stripped' if rel['stripped'] else 'NOT stripped'}) | {detail} | ≤ 20 MiB | "
+            f"{verdict(biggest <= TARGETS['binary_mib'])} |" if rel else
+            f"| stripped binary size | not measured | {detail} | ≤ 20 MiB | — |")
+    f = r.get("fleet")
+    if f:
+        if f["measured"]:
+            row(f"| fleet status over SSM, {f['instances']} simulated instances | "
+                f"{f['wall_s']:.2f} s | `bench/fleet_status.py` (run inside this bench) | ≤ 30 s"
+                f" | {verdict(f['wall_s'] <= TARGETS['fleet_s'])} |")
+        else:
+            row(f"| fleet status over SSM, 500 simulated instances | not measured | "
+                f"{f['reason']} | ≤ 30 s | — |")
+    lines += ["", "API calls are counted at moto with source=client from `ecs-boot run`'s start "
+              "to the hook's completion (per termination: from the scale-in to it), "
+              "heartbeats excluded (listed), IMDS requests counted at the fake IMDS and listed "
+              "apart. Times in this table depend on the machine and its load; ratios and "
+              "counts do not."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="few iterations (5 of each, 30 s idle): a smoke check, not a claim")
+    ap.add_argument("--runs", type=int,
+                    help="repetitions of each timed row (default 20 ecs.config pairs and 50 "
+                         "boots; --quick 5)")
+    ap.add_argument("--binary", default=os.environ.get("ECS_BOOT_BIN")
+                    or str(REPO / "target/release/ecs-boot"))
+    ap.add_argument("--aws", default=os.environ.get("BENCH_AWS_CLI") or shutil.which("aws"),
+                    help="the aws CLI for the classic user-data peer")
+    ap.add_argument("--idle", type=int, help="idle sampling seconds (60; --quick 30)")
+    ap.add_argument("--skip-fleet", action="store_true")
+    ap.add_argument("--only", default="config,boots,idle,binary,fleet",
+                    help="comma-separated rows to run")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--out", default=str(RESULTS), help="where latest.{json,md} go")
+    args = ap.parse_args()
+    config_runs = args.runs or (5 if args.quick else 20)
+    boot_runs = args.runs or (5 if args.quick else 50)
+    idle_s = args.idle or (30 if args.quick else 60)
+    only = set(args.only.split(","))
+    binary = Path(args.binary)
+    if not binary.is_file():
+        print(f"no ecs-boot binary at {binary}: cargo build --release first", file=sys.stderr)
+        return 2
+
+    import moto  # noqa: PLC0415
+    awscli = ""
+    if args.aws:
+        awscli = subprocess.run([args.aws, "--version"], capture_output=True,
+                                text=True).stdout.split()[0].split("/")[-1]
+    version = subprocess.run([str(binary), "--version"], capture_output=True,
+                             text=True).stdout.strip()
+    report = {
+        "schema": 1,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "bench/run" + (" --quick" if args.quick else "")
+                   + (f" --runs {args.runs}" if args.runs else ""),
+        "quick": args.quick, "machine": machine(), "version": version,
+        "binary": {}, "moto": moto.__version__, "awscli": awscli, "targets": TARGETS,
+    }
+    started = time.monotonic()
+    bench = Bench(args)
+    try:
+        if "config" in only:
+            report["ecs_config"] = bench.ecs_config(config_runs, latency=False)
+            report["ecs_config_latency"] = bench.ecs_config(max(3, config_runs // 2),
+                                                            latency=True)
+        if "boots" in only:
+            report["boots"] = bench.boots(boot_runs)
+        if "idle" in only:
+            report["idle"] = bench.idle(idle_s)
+        if "binary" in only:
+            report["binary"] = bench.binary_size()
+        if "fleet" in only:
+            report["fleet"] = bench.fleet()
+    finally:
+        bench.close()
+    report["machine"]["loadavg_end"] = os.getloadavg()
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    md = markdown(report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "latest.md").write_text(md)
+    print(md)
+    print(f"(bench took {report['wall_s']:.0f} s; JSON: {out / 'latest.json'})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
