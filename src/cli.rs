@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::{boot, ecs_config, gate, status, version};
+use crate::{boot, ecs_config, gate, version};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ pub enum Command {
     /// Validate a config file offline
     CheckConfig(CheckConfigArgs),
     /// Show phases, timings, results and errors of this instance's boot
-    Status(StatusArgs),
+    Status(crate::status_cmd::StatusArgs),
     /// Exit 0 only if this boot wrote a complete ecs.config (ExecStartPre of ecs.service)
     Gate,
     /// Ask the running agent to drain this instance now (as for a scale-in)
@@ -61,13 +61,6 @@ pub struct RenderArgs {
 pub struct CheckConfigArgs {
     /// The file to check [default: --config]
     pub file: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub struct StatusArgs {
-    /// One line of JSON (schema in the README) instead of the table
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args)]
@@ -129,13 +122,9 @@ impl Cli {
                 Ok(0)
             }
             Command::Status(args) => {
-                let report = status::collect(&paths);
-                if args.json {
-                    println!("{}", status::render_json(&report));
-                } else {
-                    print!("{}", status::render_table(&report));
-                }
-                Ok(report.exit_code())
+                // status must answer even when the config is broken: fall back to defaults.
+                let config = Config::load(&config_path).unwrap_or_default();
+                Ok(crate::status_cmd::run(args, &config, &paths).await)
             }
             Command::Gate => match gate::check(&paths) {
                 Ok(msg) => {

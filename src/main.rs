@@ -27,6 +27,7 @@ mod retry;
 mod run;
 mod state;
 mod status;
+mod status_cmd;
 mod tags;
 mod version;
 

@@ -68,20 +68,23 @@ where
 {
     let start = Instant::now();
     let end = start + deadline;
+    let mut last: Option<String> = None;
     loop {
         let remaining = end.saturating_duration_since(Instant::now());
-        let last =
-            match tokio::time::timeout(remaining.max(Duration::from_millis(1)), attempt()).await {
-                Ok(Poll::Ready(v)) => return Ok(v),
-                Ok(Poll::Fatal(e)) => return Err(WaitError::Fatal(e)),
-                Ok(Poll::Pending(reason)) => reason,
-                Err(_) => "the last attempt did not answer before the deadline".to_string(),
-            };
+        match tokio::time::timeout(remaining.max(Duration::from_millis(1)), attempt()).await {
+            Ok(Poll::Ready(v)) => return Ok(v),
+            Ok(Poll::Fatal(e)) => return Err(WaitError::Fatal(e)),
+            Ok(Poll::Pending(reason)) => last = Some(reason),
+            // An attempt cut short by the deadline says nothing new: keep the last real reason.
+            Err(_) => {
+                last.get_or_insert_with(|| "no attempt answered before the deadline".to_string());
+            }
+        }
         let now = Instant::now();
         if now >= end {
             return Err(WaitError::Deadline {
                 waited: now - start,
-                last,
+                last: last.unwrap_or_default(),
             });
         }
         tokio::time::sleep(backoff.next_delay().min(end - now)).await;
@@ -109,6 +112,32 @@ mod tests {
         let delays: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
         assert!(delays[0] <= Duration::from_millis(100));
         assert!(delays[4] >= Duration::from_millis(200) && delays[4] <= Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_last_attempt_keeps_the_previous_reason() {
+        let mut n = 0;
+        let r: Result<(), WaitError<()>> = poll_until(
+            Duration::from_secs(2),
+            Backoff::new(Duration::from_millis(500), Duration::from_millis(500)),
+            || {
+                n += 1;
+                let first = n == 1;
+                async move {
+                    if !first {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    Poll::Pending("tag ecs-boot:cluster missing".to_string())
+                }
+            },
+        )
+        .await;
+        match r {
+            Err(WaitError::Deadline { last, .. }) => {
+                assert_eq!(last, "tag ecs-boot:cluster missing")
+            }
+            _ => panic!("expected a deadline"),
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -26,6 +26,15 @@ pub struct Report {
     pub health: &'static str,
     pub daemon_running: bool,
     pub ecs_config_drift: Option<String>,
+    /// What the local ECS agent reports, when it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecs_agent: Option<AgentView>,
+    /// The agent reports another cluster than ecs-boot wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_drift: Option<String>,
+    /// `--check-render`: a fresh render from the live sources differs from the file on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub render_drift: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -43,6 +52,40 @@ impl Report {
     }
 }
 
+#[derive(Debug, Serialize)]
+pub struct AgentView {
+    pub cluster: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+}
+
+/// The report, with the local agent's own view of its registration.
+pub async fn collect_live(paths: &Paths, intro: &crate::ecs_agent::Introspection) -> Report {
+    let mut report = collect(paths);
+    if let Ok(m) = intro.metadata().await {
+        let written = report
+            .state
+            .as_ref()
+            .and_then(|s| s.ecs_config.as_ref())
+            .map(|c| c.cluster.clone());
+        let reported = m
+            .cluster
+            .rsplit_once(":cluster/")
+            .map(|(_, n)| n.to_string())
+            .unwrap_or(m.cluster.clone());
+        if let Some(w) = written.filter(|w| *w != reported) {
+            report.agent_drift = Some(format!(
+                "the ECS agent reports cluster {reported:?}, ecs.config says {w:?}: restart ecs after fixing ecs.config, or clear a stale /var/lib/ecs/data checkpoint"
+            ));
+        }
+        report.ecs_agent = Some(AgentView {
+            cluster: m.cluster,
+            container_instance_arn: m.container_instance_arn,
+        });
+    }
+    report
+}
+
 pub fn collect(paths: &Paths) -> Report {
     let state = State::read(&paths.state_file()).ok();
     let daemon_running = state.as_ref().is_some_and(|s| pid_is_ecs_boot(s.pid));
@@ -58,6 +101,9 @@ pub fn collect(paths: &Paths) -> Report {
     };
     Report {
         status_schema: JSON_SCHEMA,
+        ecs_agent: None,
+        agent_drift: None,
+        render_drift: None,
         health,
         daemon_running,
         ecs_config_drift,
@@ -205,6 +251,9 @@ pub fn render_table(r: &Report) -> String {
                 .unwrap_or_default()
         );
     }
+    for d in r.agent_drift.iter().chain(r.render_drift.iter()) {
+        let _ = writeln!(o, "DRIFT: {d}");
+    }
     match &r.ecs_config_drift {
         Some(d) => {
             let _ = writeln!(o, "DRIFT: {d}");
@@ -321,6 +370,9 @@ mod tests {
             health: health_of(&state, running),
             daemon_running: running,
             ecs_config_drift: None,
+            ecs_agent: None,
+            agent_drift: None,
+            render_drift: None,
             state: Some(state),
             journal: vec![],
         }
