@@ -3,7 +3,7 @@
 //! `run` would write.
 
 use crate::agent_env::{self, AgentEnv};
-use crate::aws::Aws;
+use crate::aws::{Aws, Fetched};
 use crate::config::Config;
 use crate::ecs_config::{self, Rendered};
 use crate::error::{Error, Result};
@@ -140,7 +140,12 @@ pub async fn prepare(
         let Some(raw) = &auth_location else {
             return Ok((None, Some("no registry credentials configured".into())));
         };
-        let auth = fetch_registry_auth(&aws, raw, &tags).await?;
+        let key = if tags.registry_auth.as_deref() == Some(raw.as_str()) {
+            format!("tag {}", tags::REGISTRY_AUTH)
+        } else {
+            "[ecs] registry_auth".to_string()
+        };
+        let auth = fetch_registry_auth(&aws, raw, key).await?;
         let detail = format!("{} registries from {raw}", auth.logins.len());
         Ok((Some(auth), Some(detail)))
     })
@@ -287,36 +292,33 @@ async fn wait_for_tags(
     }
 }
 
-/// The fragment a tag names, merged over the baked config (which decides what it may change).
-async fn fetch_fragment(aws: &Aws, baked: &Config, raw: &str) -> Result<Config> {
-    let key = format!("tag {}", tags::CONFIG);
+/// Parses `raw` (named `key` in errors) and fetches what it points to, at most 64 KiB.
+async fn fetch_location(
+    aws: &Aws,
+    raw: &str,
+    key: String,
+    what: &'static str,
+) -> Result<(Location, Fetched)> {
     let location = Location::parse(raw).map_err(|source| Error::Location { key, source })?;
     let fetched = aws
         .fetch(&location, registry_auth::MAX_BYTES)
         .await
-        .map_err(|source| Error::Fetch {
-            what: "the config fragment",
-            source,
-        })?;
+        .map_err(|source| Error::Fetch { what, source })?;
+    Ok((location, fetched))
+}
+
+/// The fragment a tag names, merged over the baked config (which decides what it may change).
+async fn fetch_fragment(aws: &Aws, baked: &Config, raw: &str) -> Result<Config> {
+    let key = format!("tag {}", tags::CONFIG);
+    let (location, fetched) = fetch_location(aws, raw, key, "the config fragment").await?;
     let text = String::from_utf8(fetched.bytes)
         .map_err(|_| Error::Other(format!("config fragment {location} is not UTF-8 text")))?;
     Ok(baked.merge_fragment(&text, &location.to_string())?)
 }
 
-async fn fetch_registry_auth(aws: &Aws, raw: &str, tags: &TagInputs) -> Result<RegistryAuth> {
-    let key = if tags.registry_auth.as_deref() == Some(raw) {
-        format!("tag {}", tags::REGISTRY_AUTH)
-    } else {
-        "[ecs] registry_auth".to_string()
-    };
-    let location = Location::parse(raw).map_err(|source| Error::Location { key, source })?;
-    let fetched = aws
-        .fetch(&location, registry_auth::MAX_BYTES)
-        .await
-        .map_err(|source| Error::Fetch {
-            what: "registry credentials",
-            source,
-        })?;
+/// Registry credentials at `raw` (named `key` in errors); an SSM parameter must be a SecureString.
+pub async fn fetch_registry_auth(aws: &Aws, raw: &str, key: String) -> Result<RegistryAuth> {
+    let (location, fetched) = fetch_location(aws, raw, key, "registry credentials").await?;
     if matches!(location, Location::Ssm { .. }) && !fetched.secure {
         return Err(Error::NotSecure {
             location: location.to_string(),

@@ -3,9 +3,7 @@
 
 use crate::aws::Aws;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::location::Location;
-use crate::registry_auth::{self, RegistryAuth};
+use crate::error::Result;
 use crate::state::ContainerRecord;
 use clap::{Args, Subcommand};
 use std::fmt::Write as _;
@@ -63,7 +61,9 @@ impl ReconcileArgs {
             .clone()
             .or_else(|| config.ecs.registry_auth.clone());
         let auth = match &location {
-            Some(raw) => Some(fetch_auth(&aws, raw).await?),
+            Some(raw) => {
+                Some(crate::boot::fetch_registry_auth(&aws, raw, "--registry-auth".into()).await?)
+            }
             None => None,
         };
         let report = super::reconcile_report(&config, auth.as_ref(), &aws, &self.scope.scope).await;
@@ -97,21 +97,6 @@ async fn region() -> String {
         Ok(id) => id.region,
         Err(_) => "us-east-1".into(),
     }
-}
-
-async fn fetch_auth(aws: &Aws, raw: &str) -> Result<RegistryAuth> {
-    let location = Location::parse(raw).map_err(|source| Error::Location {
-        key: "--registry-auth".into(),
-        source,
-    })?;
-    let fetched = aws
-        .fetch(&location, registry_auth::MAX_BYTES)
-        .await
-        .map_err(|source| Error::Fetch {
-            what: "registry credentials",
-            source,
-        })?;
-    Ok(RegistryAuth::parse(&fetched.bytes, &location.to_string())?)
 }
 
 /// The table `containers reconcile` prints, one line per container.
