@@ -33,9 +33,9 @@ impl Task {
 }
 
 #[derive(Debug, Deserialize)]
-struct TaskList {
+pub(crate) struct TaskList {
     #[serde(rename = "Tasks", default)]
-    tasks: Vec<Task>,
+    pub(crate) tasks: Vec<Task>,
 }
 
 #[derive(Clone)]

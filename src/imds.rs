@@ -130,13 +130,7 @@ impl Imds {
     }
 
     pub async fn identity(&self) -> Result<Identity, ImdsFailure> {
-        let path = "/latest/dynamic/instance-identity/document";
-        let doc = self.get(path).await?;
-        serde_json::from_str(&doc).map_err(|e| ImdsFailure {
-            path: path.into(),
-            message: format!("not an identity document: {e}"),
-            status: None,
-        })
+        parse_identity(&self.get(IDENTITY_PATH).await?)
     }
 
     /// All instance tags; `None` when tags in instance metadata are disabled (404 on the list).
@@ -166,17 +160,10 @@ impl Imds {
     }
 
     pub async fn spot_action(&self) -> Result<Option<SpotAction>, ImdsFailure> {
-        let path = "/latest/meta-data/spot/instance-action";
-        let Some(body) = self.get_opt(path).await? else {
+        let Some(body) = self.get_opt(SPOT_PATH).await? else {
             return Ok(None);
         };
-        serde_json::from_str(&body)
-            .map(Some)
-            .map_err(|e| ImdsFailure {
-                path: path.into(),
-                message: format!("not a spot instance action: {e}"),
-                status: None,
-            })
+        parse_spot_action(&body).map(Some)
     }
 
     pub async fn rebalance_recommended(&self) -> Result<bool, ImdsFailure> {
@@ -185,6 +172,27 @@ impl Imds {
             .await?
             .is_some())
     }
+}
+
+const IDENTITY_PATH: &str = "/latest/dynamic/instance-identity/document";
+const SPOT_PATH: &str = "/latest/meta-data/spot/instance-action";
+
+/// The identity document IMDS answered; the error names the path.
+pub fn parse_identity(doc: &str) -> Result<Identity, ImdsFailure> {
+    serde_json::from_str(doc).map_err(|e| ImdsFailure {
+        path: IDENTITY_PATH.into(),
+        message: format!("not an identity document: {e}"),
+        status: None,
+    })
+}
+
+/// The spot instance action IMDS answered; the error names the path.
+pub fn parse_spot_action(body: &str) -> Result<SpotAction, ImdsFailure> {
+    serde_json::from_str(body).map_err(|e| ImdsFailure {
+        path: SPOT_PATH.into(),
+        message: format!("not a spot instance action: {e}"),
+        status: None,
+    })
 }
 
 /// One line naming the HTTP status where there is one; the SDK's Display chains sources.

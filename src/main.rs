@@ -21,6 +21,8 @@ mod logging;
 mod notify;
 mod ops;
 mod paths;
+#[cfg(test)]
+mod proptests;
 mod proxy;
 mod registry_auth;
 mod retry;
