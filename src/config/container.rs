@@ -146,6 +146,18 @@ impl ContainerSpec {
     }
 }
 
+/// A container named `cw` with image `img:1` plus `extra` TOML lines, for tests.
+#[cfg(test)]
+pub fn test_spec(extra: &str) -> ContainerSpec {
+    crate::config::Config::parse(
+        &format!("[[container]]\nname = \"cw\"\nimage = \"img:1\"\n{extra}"),
+        "t",
+    )
+    .unwrap()
+    .containers
+    .remove(0)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;

@@ -5,6 +5,8 @@ mod container;
 mod duration;
 mod fragment;
 
+#[cfg(test)]
+pub use container::test_spec;
 pub use container::{ContainerSpec, PullPolicy};
 
 use serde::Deserialize;

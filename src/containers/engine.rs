@@ -270,17 +270,8 @@ pub async fn stop_and_remove(docker: &Docker, id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
-    fn spec(extra: &str) -> ContainerSpec {
-        Config::parse(
-            &format!("[[container]]\nname = \"cw\"\nimage = \"img:1\"\n{extra}"),
-            "t",
-        )
-        .unwrap()
-        .containers
-        .remove(0)
-    }
+    use crate::config::test_spec as spec;
 
     #[test]
     fn defaults_give_host_network_and_unless_stopped() {

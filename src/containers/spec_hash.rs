@@ -149,17 +149,8 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
-    fn spec(extra: &str) -> ContainerSpec {
-        Config::parse(
-            &format!("[[container]]\nname = \"cw\"\nimage = \"img:1\"\n{extra}"),
-            "t",
-        )
-        .unwrap()
-        .containers
-        .remove(0)
-    }
+    use crate::config::test_spec as spec;
 
     fn seen(hash: &str, state: EngineState) -> Observed {
         Observed {
