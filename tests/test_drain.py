@@ -1,12 +1,14 @@
 """Termination (issue 5): drain the instance's tasks, then complete the terminate hook; spot
 notices too; resume after a restart; never set DRAINING twice."""
 import datetime
+import json
 import signal
 
 import pytest
 
 from harness.procs import wait_for
 from lifecycle_helpers import client_calls, start_instance, status, stop, wait_state
+from test_containers import LOCAL_TAG, SLEEP, busybox_image, docker  # noqa: F401 (fixture)
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 
@@ -150,3 +152,24 @@ def test_operator_hook_command_abandons_a_broken_instance(moto, world, ecs_boot)
     assert moto.lifecycle_state(world.asg, world.instance_id) == "Terminated"
     again = ecs_boot.run("hook", "abandon")
     assert "no active lifecycle action" in again.stdout
+
+
+def test_system_containers_stop_after_the_tasks(moto, world, ecs_boot, fake_agent, busybox_image):
+    name = f"drain-logs-{world.instance_id[-6:]}"
+    container = (f'[[container]]\nname = "{name}"\nimage = "{LOCAL_TAG}"\npull = "never"\n'
+                 f'command = {SLEEP}\n[docker]\nengine_wait = "20s"\n')
+    try:
+        proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=1.5,
+                                 extra_config=container)
+        assert docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+        agent.add_tasks("web", kind="service", count=1)
+        scale_in(moto, world)
+        s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated", timeout=40)
+        state = json.loads(docker("inspect", name).stdout)[0]["State"]
+        assert state["Running"] is False, "system containers are stopped at the end of a drain"
+        finished = datetime.datetime.fromisoformat(state["FinishedAt"][:26] + "+00:00")
+        drained = datetime.datetime.fromisoformat(s["drain"]["drained_at"][:26] + "+00:00")
+        assert finished >= drained, "the log shipper outlived the last task"
+        assert stop(proc) == 0
+    finally:
+        docker("rm", "-f", name, check=False)
