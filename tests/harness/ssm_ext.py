@@ -16,6 +16,8 @@ instance id mapped to a root directory (`register()`, or `POST /_harness/ssm/ins
   `ExecutionTimedOut`. Output is cut as SSM cuts it (24,000 / 8,000 characters); with
   `OutputS3BucketName` the whole of it is also put in moto's S3 under AWS's key layout and
   `StandardOutputUrl` points there.
+- ListCommandInvocations (missing from moto) lists statuses, `Details` with output cut at
+  2,500 characters.
 - For an offline instance the invocation stays `Pending` until the command's `TimeoutSeconds`
   pass, then reads `TimedOut` / `DeliveryTimedOut`, as an undelivered command does in AWS.
 
@@ -45,6 +47,7 @@ from . import admin, lifecycle
 
 STDOUT_LIMIT = 24_000
 STDERR_LIMIT = 8_000
+LIST_OUTPUT_LIMIT = 2_500
 PLUGIN = "aws:runShellScript"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Enough workers that 500 instances finish in seconds; each mostly waits on a short process.
@@ -148,6 +151,33 @@ def describe_instance_information(self):
     return ActionResult(body)
 
 
+def list_command_invocations(self):
+    """Statuses of a command's invocations; with Details, plugin output cut at 2,500 characters
+    as AWS cuts it. moto 5.2.1 has no ListCommandInvocations."""
+    command_id, instance_id = self._get_param("CommandId"), self._get_param("InstanceId")
+    backend = self.ssm_backend
+    commands = [backend.get_command_by_id(command_id)] if command_id else backend._commands
+    rows = [(c, c.get_invocation(i["InstanceId"], None)) for c in commands for i in c.invocations
+            if instance_id in (None, i["InstanceId"])]
+    start = int(self._get_param("NextToken") or 0)
+    size = int(self._get_param("MaxResults") or 50)
+    details = bool(self._get_param("Details"))
+    body = {"CommandInvocations": [{
+        "CommandId": c.command_id, "InstanceId": inv["InstanceId"], "Comment": c.comment,
+        "DocumentName": c.document_name, "RequestedDateTime": c.requested_date_time,
+        "Status": inv["Status"], "StatusDetails": inv["StatusDetails"],
+        "StandardOutputUrl": inv.get("StandardOutputUrl", ""),
+        "StandardErrorUrl": inv.get("StandardErrorUrl", ""),
+        **({"CommandPlugins": [{
+            "Name": PLUGIN, "Status": inv["Status"], "StatusDetails": inv["StatusDetails"],
+            "ResponseCode": inv["ResponseCode"],
+            "Output": inv["StandardOutputContent"][:LIST_OUTPUT_LIMIT]}]} if details else {}),
+    } for c, inv in rows[start:start + size]]}
+    if start + size < len(rows):
+        body["NextToken"] = str(start + size)
+    return ActionResult(body)
+
+
 def _wrap_send_command(original):
     def send_command(self, **kwargs):
         unknown = [i for i in kwargs.get("instance_ids") or [] if _lookup(i) is None]
@@ -155,12 +185,17 @@ def _wrap_send_command(original):
             raise InvalidInstanceId(
                 f"Instances [[{', '.join(unknown)}]] not in a valid state for account "
                 f"{self.account_id}")
+        # moto resolves an empty Targets list to every EC2 instance (and extends the caller's
+        # InstanceIds list in place): only the ids named count then.
+        named = None if kwargs.get("targets") else set(kwargs.get("instance_ids") or [])
         command = original(self, **kwargs)
         command.status = "InProgress"
         kept = []
         for invocation in command.invocations:
             sim = _lookup(invocation["InstanceId"])
             if sim is None:  # reached through Targets: AWS sends only to managed nodes
+                continue
+            if named is not None and invocation["InstanceId"] not in named:
                 continue
             invocation.update(Status="Pending", StatusDetails="Pending", ResponseCode=-1,
                               StandardOutputContent="", StandardErrorContent="",
@@ -304,6 +339,7 @@ def install() -> None:
     if _installed:
         return
     SimpleSystemManagerResponse.describe_instance_information = describe_instance_information
+    SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
     SimpleSystemManagerBackend.send_command = _wrap_send_command(
         SimpleSystemManagerBackend.send_command)
     Command.get_invocation = _wrap_get_invocation(Command.get_invocation)
