@@ -215,6 +215,21 @@ def test_slow_instances_time_out_without_holding_up_the_rest(fleet):
     assert rows[1][:2] == ["i-00000000000000f2", "healthy"]
 
 
+def test_an_instance_gone_before_send_command_is_dropped_and_the_batch_resent(moto, fleet):
+    fleet({"i-00000000000000c1": {"kind": "healthy"},
+           "i-00000000000000c2": {"kind": "healthy", "vanishing": True},
+           "i-00000000000000c3": {"kind": "failed"}})
+    moto.reset_calls()
+    result = fleet.run("--instance-ids", "i-00000000000000c1,i-00000000000000c2,i-00000000000000c3",
+                       "--json")
+    assert result.returncode == 1
+    health = {i["instance_id"]: i["health"] for i in json.loads(result.stdout)["instances"]}
+    assert health == {"i-00000000000000c1": "healthy", "i-00000000000000c2": "no_ssm",
+                      "i-00000000000000c3": "failed"}
+    sends = moto.calls(service="ssm", action="SendCommand", source="client")
+    assert [(len(c["params"]["InstanceIds"]), c["status"]) for c in sends] == [(3, 400), (2, 200)]
+
+
 def test_unknown_targets_and_missing_groups_are_setup_errors(fleet):
     result = fleet.run("--asg", "no-such-asg")
     assert result.returncode == 2

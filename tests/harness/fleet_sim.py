@@ -110,7 +110,7 @@ def write_state(root, instance_id: str, kind: str, daemon_pid: int = DEAD_PID,
 
 def simulate(base, plan: dict[str, dict], daemon: Daemon, binary=None) -> None:
     """Roots under `base` and SSM registrations for `plan`: instance id -> {"kind", "online"
-    (default True), "ssm" (default True: registered), "delay", state options...}. `binary` is
+    (default True), "ssm" (default True: registered), "delay", "vanishing", state options...}. `binary` is
     the ecs-boot the commands run (default $ECS_BOOT_BIN, else target/debug/ecs-boot)."""
     for iid, spec in plan.items():
         spec = dict(spec)
@@ -118,8 +118,9 @@ def simulate(base, plan: dict[str, dict], daemon: Daemon, binary=None) -> None:
         online = spec.pop("online", True)
         managed = spec.pop("ssm", True)
         delay = spec.pop("delay", 0.0)
+        vanishing = spec.pop("vanishing", False)
         pid = daemon.pid if kind in ("healthy", "in_progress") else DEAD_PID
         root = write_state(Path(base) / iid, iid, kind, daemon_pid=pid, **spec)
         if managed:
-            ssm_ext.register(iid, root, online=online, delay=delay,
+            ssm_ext.register(iid, root, online=online, delay=delay, vanishing=vanishing,
                              binary=str(binary) if binary else None)

@@ -8,7 +8,8 @@ instance id mapped to a root directory (`register()`, or `POST /_harness/ssm/ins
   `ConnectionLost` (registered with `online: false`). Unregistered ids are not managed nodes.
 - SendCommand with `InstanceIds` naming an unregistered id fails as AWS does:
   `InvalidInstanceId` "Instances [[i-...]] not in a valid state for account ...", and sends to
-  nobody. (`Targets` simply skip unregistered instances.)
+  nobody. (`Targets` simply skip unregistered instances.) A `vanishing` instance is listed by
+  DescribeInstanceInformation but refused so: it went away between the two calls.
 - For an online instance the invocation starts `Pending`, goes `InProgress` (after the
   instance's `delay` seconds), and the AWS-RunShellScript `commands` run under bash in a worker
   pool with `ecs-boot` replaced by `$ECS_BOOT_BIN --root <root>`. Exit 0 gives `Success`, any
@@ -63,6 +64,9 @@ class SimInstance:
     online: bool = True
     delay: float = 0.0  # seconds between delivery and the command starting
     binary: str = ""
+    # Listed by DescribeInstanceInformation but refused by SendCommand: the instance went away
+    # between the two calls (scale-in, a stopped agent).
+    vanishing: bool = False
 
     def describe(self) -> dict:
         return asdict(self)
@@ -81,11 +85,11 @@ def default_binary() -> str:
 
 
 def register(instance_id: str, root, online: bool = True, delay: float = 0.0,
-             binary: str | None = None) -> SimInstance:
+             binary: str | None = None, vanishing: bool = False) -> SimInstance:
     """Make `instance_id` a managed node whose commands run against `root` (re-register to
     change it, e.g. to take it offline)."""
     sim = SimInstance(instance_id, str(root), bool(online), float(delay),
-                      binary or default_binary())
+                      binary or default_binary(), bool(vanishing))
     with _registry_lock:
         _registry[instance_id] = sim
     return sim
@@ -180,7 +184,8 @@ def list_command_invocations(self):
 
 def _wrap_send_command(original):
     def send_command(self, **kwargs):
-        unknown = [i for i in kwargs.get("instance_ids") or [] if _lookup(i) is None]
+        unknown = [i for i in kwargs.get("instance_ids") or []
+                   if _lookup(i) is None or _lookup(i).vanishing]
         if unknown:
             raise InvalidInstanceId(
                 f"Instances [[{', '.join(unknown)}]] not in a valid state for account "
@@ -313,7 +318,7 @@ def _admin(environ, start_response):
     if any(not i.get("instance_id") or not i.get("root") for i in items):
         return admin._json(start_response, 400, {"error": "missing instance_id or root"})
     sims = [register(i["instance_id"], i["root"], i.get("online", True), i.get("delay", 0.0),
-                     i.get("binary")) for i in items]
+                     i.get("binary"), i.get("vanishing", False)) for i in items]
     return admin._json(start_response, 200, {"instances": [s.describe() for s in sims]})
 
 
