@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO / "tests"))
 
+from harness import imds as harness_imds  # noqa: E402
 from harness.imds import FakeImds  # noqa: E402
 from harness.moto_ext import MotoServer  # noqa: E402
 from harness.procs import FakeAgent, base_env, free_port, http_json, wait_for  # noqa: E402
@@ -188,9 +189,12 @@ def read_state(path: Path) -> dict | None:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.binary = Path(args.binary).resolve()
+        self.source_binary = Path(args.binary).resolve()
         self.aws = Path(args.aws).resolve() if args.aws else None
         self.tmp = Path(tempfile.mkdtemp(prefix="ecs-boot-bench-"))
+        # A copy: a concurrent cargo build must not swap the binary halfway through the run.
+        self.binary = self.tmp / "ecs-boot"
+        shutil.copy2(self.source_binary, self.binary)
         self.moto = MotoServer().start()
         self.results: dict = {}
         self.log = lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}",
@@ -234,7 +238,7 @@ class Bench:
                 assert status == 200, body
             script = self.tmp / "classic-user-data.sh"
             script.write_text(CLASSIC_SCRIPT)
-            boot_t, boot_ready, boot_rss, classic_t, classic_rss = [], [], [], [], []
+            boot_t, boot_ready, boot_rss, classic_t, classic_rss, render_t = [], [], [], [], [], []
             for i in range(runs + 1):  # the first of each is a warm-up (page cache, .pyc)
                 work = self.tmp / f"cfg-{label}-{i}"
                 env = self.env(imds, work / "home")
@@ -254,7 +258,17 @@ class Bench:
                     proc.wait(5)
                 finally:
                     notify.close()
+                # The same fetch and render to stdout, without run's state file: the difference
+                # is run's bookkeeping before ecs.config (state.json writes, each fsynced).
+                t1 = time.perf_counter()
+                out_r = subprocess.run([str(self.binary), "--root", str(work / "render-root"),
+                                        "--config", str(cfg), "render"], env=env,
+                                       capture_output=True, timeout=60)
+                t_render = time.perf_counter() - t1
+                if out_r.returncode != 0:
+                    raise RuntimeError(f"ecs-boot render failed: {out_r.stderr[-1000:]!r}")
                 if i:
+                    render_t.append(t_render)
                     boot_t.append(t_file - t0)
                     boot_ready.append(notify.ready_at - t0)
                     boot_rss.append(rss / 1024)
@@ -284,9 +298,11 @@ class Bench:
         res = {
             "runs": runs, "latency_injected": {"imds_s": 0.001, "s3_s": 0.02} if latency else None,
             "ecs_boot_s": summary(boot_t), "ecs_boot_ready_s": summary(boot_ready),
+            "ecs_boot_render_s": summary(render_t),
             "ecs_boot_peak_rss_mib": summary(boot_rss),
             "classic_s": summary(classic_t), "classic_peak_rss_mib": summary(classic_rss),
             "samples": {"ecs_boot_s": boot_t, "ecs_boot_ready_s": boot_ready,
+                        "ecs_boot_render_s": render_t,
                         "classic_s": classic_t},
         }
         if classic_t:
@@ -478,7 +494,7 @@ class Bench:
 
     def binary_size(self) -> dict:
         res = {}
-        for label, path in (("release", self.binary),
+        for label, path in (("release", self.source_binary),
                             ("zigbuild-glibc-2.26",
                              REPO / "target/x86_64-unknown-linux-gnu/release/ecs-boot")):
             if path.is_file():
@@ -578,7 +594,9 @@ def markdown(r: dict) -> str:
         f"{m['kernel']}; load average {m['loadavg_start'][0]:.1f} at start, "
         f"{m['loadavg_end'][0]:.1f} at end. ecs-boot {r['version']}. "
         f"Emulators: moto {r['moto']} + harness, fake IMDSv2, fake ECS agent, all on 127.0.0.1. "
-        f"Command: `{r['command']}`. Median (min–max) unless stated.",
+        f"Command: `{r['command']}`. Median (min–max) unless stated."
+        + (" Fake IMDS with TCP_NODELAY (see bench/results/README.md)." if r.get("imds_nodelay")
+           else " Fake IMDS as is (Nagle on: ~40 ms per reused connection)."),
         "",
         "| measure | ecs-boot | peer / detail | target | |",
         "|---|---|---|---|---|",
@@ -605,6 +623,9 @@ def markdown(r: dict) -> str:
                 f"{c['ecs_boot_peak_rss_mib']['median']:.1f} MiB | {peer_rss} | | — |")
             row(f"| agent start → `READY=1` (NOTIFY_SOCKET) | {spread(c['ecs_boot_ready_s'])} | "
                 "spawn to the datagram | | — |")
+            row(f"| `ecs-boot render` (same reads and render, to stdout, no state file) | "
+                f"{spread(c['ecs_boot_render_s'])} | process spawn to exit; the gap to `run` is "
+                "run's bookkeeping before ecs.config | | — |")
     b = r.get("boots")
     if b:
         ls, ts = b["launch_s"], b["terminate_s"]
@@ -652,7 +673,7 @@ def markdown(r: dict) -> str:
                   f"({'stripped' if zig['stripped'] else 'NOT stripped'}, built {zig['mtime']})"
                   if zig else "zigbuild binary not present")
         biggest = max(x["mib"] for x in s.values())
-        row(f"| stripped binary size | {rel['mib']:.1f} MiB ({rel['bytes']} B, "
+        row(f"| stripped binary size | {rel['mib']:.1f} MiB (`{rel['path']}`, {rel['bytes']} B, "
             f"{'stripped' if rel['stripped'] else 'NOT stripped'}) | {detail} | ≤ 20 MiB | "
             f"{verdict(biggest <= TARGETS['binary_mib'])} |" if rel else
             f"| stripped binary size | not measured | {detail} | ≤ 20 MiB | — |")
@@ -686,6 +707,8 @@ def main() -> int:
                     help="the aws CLI for the classic user-data peer")
     ap.add_argument("--idle", type=int, help="idle sampling seconds (60; --quick 30)")
     ap.add_argument("--skip-fleet", action="store_true")
+    ap.add_argument("--imds-as-is", action="store_true",
+                    help="keep Nagle on in the fake IMDS (adds ~40 ms per reused connection)")
     ap.add_argument("--only", default="config,boots,idle,binary,fleet",
                     help="comma-separated rows to run")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
@@ -715,6 +738,15 @@ def main() -> int:
         "quick": args.quick, "machine": machine(), "version": version,
         "binary": {}, "moto": moto.__version__, "awscli": awscli, "targets": TARGETS,
     }
+    if not args.imds_as_is:
+        # The fake IMDS speaks HTTP/1.1 keep-alive but writes headers and body in two sends
+        # without TCP_NODELAY: on a reused connection the body waits for the client's delayed
+        # ACK, ~40 ms per request. A client that pools connections (ecs-boot, like every SDK)
+        # pays it on every request after the first; curl, one connection per request, never
+        # does. The real IMDS has no such stall, so the bench turns Nagle off on the fake's
+        # sockets (in this process only). --imds-as-is measures the harness unchanged.
+        harness_imds._Handler.disable_nagle_algorithm = True
+    report["imds_nodelay"] = not args.imds_as_is
     started = time.monotonic()
     bench = Bench(args)
     try:
