@@ -280,7 +280,7 @@ class Fault:
 
 
 def judge(ctx: Ctx, fault: Fault, problems: list[str]) -> tuple[str, bool, bool]:
-    got = ctx.got or describe_outcome(ctx)
+    got = (ctx.got or describe_outcome(ctx)).replace(str(ctx.ecs_boot.root), "<root>")
     state_lost = False
     if ctx.state() is None:
         state_lost = True
