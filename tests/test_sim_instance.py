@@ -72,7 +72,8 @@ def container_instances(moto, cluster: str) -> list[dict]:
                                             containerInstances=arns)["containerInstances"]
 
 
-def boot(name, world, moto_url, imds_url, tmp: Path, image: str, extra_env=None) -> Instance:
+def boot(name: str, moto_url: str, imds_url: str, tmp: Path, image: str,
+         extra_env: dict | None = None) -> Instance:
     env_file = write_env_file(tmp / f"{name}.env", moto_url, imds_url, extra_env)
     return Instance.boot(name, env_file, image)
 
@@ -104,7 +105,7 @@ def booted(sim_image, moto_server, tmp_path_factory):
     imds = FakeImds(moto_url=moto_server.url).start()
     world = build_world(moto_server.url, imds, name="sim")
     follow_lifecycle(imds, world.instance_id)
-    instance = boot("ecs-boot-sim-e2e", world, moto_server.url, imds.url,
+    instance = boot("ecs-boot-sim-e2e", moto_server.url, imds.url,
                     tmp_path_factory.mktemp("sim"), sim_image)
     try:
         wait_for(lambda: instance.outcome() == "in_service", BOOT_TIMEOUT,
@@ -236,7 +237,7 @@ def test_kill_mid_boot_restarts_and_converges_with_one_completion(sim_image, mot
                                                                   make_world, tmp_path):
     world = make_world(name="crash")
     # The agent takes 8 s to register: ecs-boot is READY and waiting on the launch hook.
-    instance = boot("ecs-boot-sim-crash", world, moto.url, imds.url, tmp_path, sim_image,
+    instance = boot("ecs-boot-sim-crash", moto.url, imds.url, tmp_path, sim_image,
                     {"FAKE_ECS_REGISTER_DELAY": "8"})
     try:
         wait_for(lambda: instance.active_state("ecs") == "active", BOOT_TIMEOUT,
@@ -276,7 +277,7 @@ def test_no_cluster_tag_keeps_ecs_service_from_ever_running(sim_image, moto, imd
                                                             tmp_path):
     world = make_world(name="nocluster", tags={"ecs-boot:cluster": None})
     assert "ecs-boot:cluster" not in world.tags
-    instance = boot("ecs-boot-sim-nocluster", world, moto.url, imds.url, tmp_path, sim_image)
+    instance = boot("ecs-boot-sim-nocluster", moto.url, imds.url, tmp_path, sim_image)
     try:
         # [tags] wait is 10 s in tests/sim/config.toml; then the boot fails. systemd restarts
         # ecs-boot (Restart=on-failure), so catch one failed run's status in a single snapshot.
