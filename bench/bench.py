@@ -474,6 +474,9 @@ class Bench:
             calls = self.moto.calls(source="client")
             imds_log = http_json("GET", imds.admin_url + "/log")[1]
             peak_kib = _status_field(proc.pid, "VmHWM")
+            # Where the RSS is: anonymous (heap, stacks) vs file-backed (the binary's pages).
+            split = {k: _status_field(proc.pid, k) / 1024 for k in ("RssAnon", "RssFile")}
+            threads = _status_field(proc.pid, "Threads")
         finally:
             if proc and proc.poll() is None:
                 proc.kill()
@@ -483,6 +486,8 @@ class Bench:
             imds.stop()
         res = {"seconds": round(elapsed, 1), "rss_mib": summary(rss),
                "peak_rss_since_start_mib": peak_kib / 1024,
+               "rss_anon_mib": split["RssAnon"], "rss_file_mib": split["RssFile"],
+               "threads": threads,
                "cpu_seconds": cpu, "cpu_percent": 100 * cpu / elapsed,
                "aws_calls": len(calls), "imds_requests": len(imds_log["requests"]),
                "imds_token_puts": imds_log["token_puts"]}
@@ -661,7 +666,9 @@ def markdown(r: dict) -> str:
         ok = i["rss_mib"]["max"] <= TARGETS["idle_rss_mib"] and i["cpu_percent"] < 0.5
         row(f"| idle RSS / CPU over {i['seconds']:.0f} s in service | RSS "
             f"{i['rss_mib']['median']:.1f} MiB (max {i['rss_mib']['max']:.1f}); CPU "
-            f"{i['cpu_percent']:.3f} % ({i['cpu_seconds']:.2f} s) | peak RSS since start "
+            f"{i['cpu_percent']:.3f} % ({i['cpu_seconds']:.2f} s) | at the end: anonymous "
+            f"{i['rss_anon_mib']:.1f} MiB + file-backed (the binary's pages) "
+            f"{i['rss_file_mib']:.1f} MiB, {i['threads']} threads; peak RSS since start "
             f"{i['peak_rss_since_start_mib']:.1f} MiB; meanwhile {i['aws_calls']} AWS calls, "
             f"{i['imds_requests']} IMDS requests (drain watch, default 5 s poll) | ≤ 12 MiB, "
             f"~0 % | {verdict(ok)} |")
