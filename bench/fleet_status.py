@@ -95,7 +95,8 @@ def main() -> int:
     wall = statistics.median(walls)
     verdict = "ok" if wall <= TARGET_SECONDS else "OVER TARGET"
     print(f"fleet status, {args.instances} instances ({binary.name} {binary.parent.name}): "
-          f"{wall:.2f} s wall (median of {len(walls)}; target ≤ {TARGET_SECONDS:.0f} s) {verdict}")
+          f"{wall:.2f} s wall (median of {len(walls)}; target ≤ {TARGET_SECONDS:.0f} s) "
+          f"{verdict}")
     return 0 if wall <= TARGET_SECONDS else 1
 
 

@@ -110,8 +110,9 @@ def write_state(root, instance_id: str, kind: str, daemon_pid: int = DEAD_PID,
 
 def simulate(base, plan: dict[str, dict], daemon: Daemon, binary=None) -> None:
     """Roots under `base` and SSM registrations for `plan`: instance id -> {"kind", "online"
-    (default True), "ssm" (default True: registered), "delay", "vanishing", state options...}. `binary` is
-    the ecs-boot the commands run (default $ECS_BOOT_BIN, else target/debug/ecs-boot)."""
+    (default True), "ssm" (default True: registered), "delay", "vanishing", state options...}.
+    `binary` is the ecs-boot the commands run (default $ECS_BOOT_BIN, else
+    target/debug/ecs-boot)."""
     for iid, spec in plan.items():
         spec = dict(spec)
         kind = spec.pop("kind")

@@ -81,7 +81,8 @@ _installed = False
 
 
 def default_binary() -> str:
-    return str(Path(os.environ.get("ECS_BOOT_BIN") or REPO_ROOT / "target/debug/ecs-boot").resolve())
+    binary = os.environ.get("ECS_BOOT_BIN") or REPO_ROOT / "target/debug/ecs-boot"
+    return str(Path(binary).resolve())
 
 
 def register(instance_id: str, root, online: bool = True, delay: float = 0.0,
