@@ -473,11 +473,19 @@ fn accepted_durations_fit_a_deadline() {
         "[drain]\ndeadline = \"500000000000y\"\n",
         "[ecs_agent]\nregistration_timeout = \"18446744073709551615s\"\n",
     ] {
-        let Ok(c) = Config::parse(text, "t") else { continue };
-        for d in [c.tags.wait, c.drain.deadline, c.ecs_agent.registration_timeout] {
+        let Ok(c) = Config::parse(text, "t") else {
+            continue;
+        };
+        for d in [
+            c.tags.wait,
+            c.drain.deadline,
+            c.ecs_agent.registration_timeout,
+        ] {
             assert!(
                 std::time::Instant::now().checked_add(d).is_some()
-                    && time::OffsetDateTime::now_utc().checked_add(d.try_into().unwrap_or(time::Duration::MAX)).is_some(),
+                    && time::OffsetDateTime::now_utc()
+                        .checked_add(d.try_into().unwrap_or(time::Duration::MAX))
+                        .is_some(),
                 "{text:?} was accepted but {d:?} overflows a deadline"
             );
         }
