@@ -746,7 +746,7 @@ def crash_loop_during_write(ctx):
         ctx.imds.set_tags({**base_tags, "ecs-boot:attribute:boot": f"n{i}"})
         before = ctx.ecs_boot.ecs_config.read_bytes()
         proc = ctx.spawn()
-        time.sleep(rng.uniform(0.25, 1.05) * write_at)
+        time.sleep(rng.uniform(0.3, 1.8) * write_at)
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
         kind = ecs_config_kind(ctx)
