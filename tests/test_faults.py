@@ -893,6 +893,9 @@ FAULTS = [
 ]
 
 
+faults_plugin.EXPECTED_ROWS = len(FAULTS)
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=[f"{f.phase}:{f.name}" for f in FAULTS])
 def test_fault(fault, moto, imds, make_world, ecs_boot, fake_agent, tmp_path):
     world = make_world(**fault.world)
