@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the agent (what systemd starts at boot)
-    Run,
+    Run(RunArgs),
     /// Print the ecs.config `run` would write, from the same live sources; secrets masked
     Render(RenderArgs),
     /// Validate a config file offline
@@ -42,6 +42,13 @@ pub enum Command {
     Containers(crate::containers::cli::ContainersArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Label value that marks system containers as this agent's (tests sharing one engine)
+    #[arg(long, hide = true, default_value = crate::containers::DEFAULT_SCOPE)]
+    pub container_scope: String,
 }
 
 #[derive(Subcommand)]
@@ -86,8 +93,10 @@ impl Cli {
         let paths = self.paths();
         let config_path = self.config_path();
         match self.command {
-            Command::Run => {
-                let agent = crate::run::Agent::new(Config::load(&config_path)?, config_path, paths);
+            Command::Run(args) => {
+                let mut agent =
+                    crate::run::Agent::new(Config::load(&config_path)?, config_path, paths);
+                agent.container_scope = args.container_scope;
                 agent.run().await?;
                 Ok(0)
             }

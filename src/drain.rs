@@ -89,6 +89,7 @@ pub fn deadline_for(config: &Config, trigger: &Trigger, now: OffsetDateTime) -> 
 }
 
 pub struct Drainer<'a> {
+    pub container_scope: &'a str,
     pub config: &'a Config,
     pub aws: &'a Aws,
     pub intro: &'a Introspection,
@@ -157,7 +158,7 @@ impl Drainer<'_> {
         });
 
         // Log shippers and metrics agents go last, so the tasks' final logs get out.
-        if let Err(e) = crate::containers::stop_all(self.config).await {
+        if let Err(e) = crate::containers::stop_all_in(self.config, self.container_scope).await {
             self.store.warn(format!("stopping system containers: {e}"));
         }
 

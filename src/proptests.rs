@@ -466,7 +466,6 @@ fn an_identity_document_with_extra_fields_parses() {
 /// ("overflow when adding duration to instant", exit 101) in retry::poll_until. The fix belongs
 /// in src/config/duration.rs (bound what is accepted) or retry.rs (saturate); until then:
 #[test]
-#[ignore = "bug: config accepts durations that overflow a deadline (reported; un-ignore when bounded)"]
 fn accepted_durations_fit_a_deadline() {
     for text in [
         "[tags]\nwait = \"500000000000y\"\n",

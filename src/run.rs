@@ -24,6 +24,8 @@ pub struct Agent {
     pub imds: Imds,
     pub store: StateStore,
     pub intro: Introspection,
+    /// The label value marking system containers as ours.
+    pub container_scope: String,
 }
 
 struct Signals {
@@ -81,6 +83,7 @@ impl Agent {
             imds,
             store,
             intro,
+            container_scope: crate::containers::DEFAULT_SCOPE.to_string(),
         }
     }
 
@@ -383,6 +386,7 @@ impl Agent {
 
     async fn drain(&self, p: &Prepared, trigger: Trigger) -> Result<()> {
         let drainer = Drainer {
+            container_scope: &self.container_scope,
             config: &p.config,
             aws: &p.aws,
             intro: &self.intro,
@@ -448,7 +452,7 @@ impl Agent {
             &p.config,
             p.auth.as_ref(),
             &p.aws,
-            crate::containers::DEFAULT_SCOPE,
+            &self.container_scope,
         )
         .await;
         let detail = format!("{} system containers", report.records.len());

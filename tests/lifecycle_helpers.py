@@ -1,6 +1,7 @@
 """Shared steps for the launch and termination suites: boot a simulated instance with ecs-boot
 and the fake ECS agent, and read what ecs-boot recorded."""
 import json
+import os
 import signal
 
 from harness.procs import free_port, wait_for
@@ -29,11 +30,20 @@ def wait_state(ecs_boot, predicate, timeout=30, what="ecs-boot state"):
     return wait_for(check, timeout=timeout, what=what)
 
 
+# System containers of test runs carry their own label value, so a test's drain or reconcile never
+# stops or removes containers of a simulated instance sharing the engine.
+CONTAINER_SCOPE = f"pytest-{os.getpid()}"
+
+
+def spawn_run(ecs_boot):
+    return ecs_boot.spawn("run", "--container-scope", CONTAINER_SCOPE)
+
+
 def start_instance(ecs_boot, fake_agent, extra_config="", agent=True, **agent_opts):
     """ecs-boot run, then (once ecs.config exists, as ecs.service would) the fake agent."""
     port = free_port()
     ecs_boot.write_config(boot_config(port, extra_config))
-    proc = ecs_boot.spawn("run")
+    proc = spawn_run(ecs_boot)
     wait_for(lambda: ecs_boot.ecs_config.exists() or proc.poll() is not None, timeout=20,
              what="ecs.config written")
     fa = fake_agent(ecs_boot.ecs_config, port=port, **agent_opts) if agent and proc.poll() is None else None

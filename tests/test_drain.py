@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from harness.procs import wait_for
-from lifecycle_helpers import client_calls, start_instance, status, stop, wait_state
+from lifecycle_helpers import spawn_run, client_calls, start_instance, status, stop, wait_state
 from test_containers import LOCAL_TAG, SLEEP, busybox_image, docker  # noqa: F401 (fixture)
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -121,7 +121,7 @@ def test_restart_mid_drain_resumes_with_one_completion(moto, world, ecs_boot, fa
     wait_state(ecs_boot, lambda s: (s.get("drain") or {}).get("tasks_left") == 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait(5)
-    again = ecs_boot.spawn("run")
+    again = spawn_run(ecs_boot)
     s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated" and s["pid"] == again.pid,
                    timeout=40)
     assert [c["result"] for c in terminate_completions(moto, world)] == ["CONTINUE"]

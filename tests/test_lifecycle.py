@@ -5,7 +5,7 @@ import signal
 import pytest
 
 from harness.procs import wait_for
-from lifecycle_helpers import client_calls, start_instance, status, stop, wait_state
+from lifecycle_helpers import spawn_run, client_calls, start_instance, status, stop, wait_state
 
 
 def completions(moto, world, transition="autoscaling:EC2_INSTANCE_LAUNCHING"):
@@ -41,7 +41,7 @@ def test_never_registers_heartbeats_then_abandons(moto, world, ecs_boot, fake_ag
     proc.kill()
     ecs_boot.write_config(ecs_boot.config_path.read_text().replace(
         'registration_timeout = "20s"', 'registration_timeout = "4s"'))
-    proc = ecs_boot.spawn("run")
+    proc = spawn_run(ecs_boot)
     assert proc.wait(30) == 1
     assert [c["result"] for c in completions(moto, world)] == ["ABANDON"]
     assert len(client_calls(moto, "RecordLifecycleActionHeartbeat")) >= 2
@@ -79,7 +79,7 @@ def test_restart_after_completion_does_not_complete_again(moto, world, ecs_boot,
     wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
     proc.send_signal(signal.SIGKILL)
     proc.wait(5)
-    again = ecs_boot.spawn("run")
+    again = spawn_run(ecs_boot)
     wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service" and s["pid"] == again.pid)
     assert len(client_calls(moto, "CompleteLifecycleAction")) == 1
     assert len(completions(moto, world)) == 1

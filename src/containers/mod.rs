@@ -290,11 +290,6 @@ fn short(id: &str) -> &str {
     &id[..12.min(id.len())]
 }
 
-/// Stops our containers gracefully (end of a drain, so their last logs flush).
-pub async fn stop_all(config: &Config) -> Result<()> {
-    stop_all_in(config, DEFAULT_SCOPE).await
-}
-
 pub async fn stop_all_in(config: &Config, scope: &str) -> Result<()> {
     if config.containers.is_empty() && !engine_may_exist() {
         return Ok(());
