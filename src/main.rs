@@ -15,6 +15,7 @@ mod error;
 mod fleet;
 mod gate;
 mod imds;
+mod launch;
 mod lifecycle;
 mod location;
 mod logging;
