@@ -171,9 +171,28 @@ def spawn_until_file(argv, env, target: Path, log: Path, notify: Notify | None =
     return proc, t0, time.perf_counter()
 
 
-def bench_config(intro_port: int, poll: str = "1s") -> str:
+def docker_isolation(binary: Path) -> dict:
+    """Keep every `ecs-boot run` of the bench away from other people's containers.
+
+    With no [[container]] configured, run still talks to the Docker engine when one may exist
+    (DOCKER_HOST or /var/run/docker.sock): at boot it removes containers labelled as its own that
+    the config no longer names, and the drain stops them. On a shared machine those can be a
+    simulated instance's (label io.ecs-boot.managed=true). So: a scope of our own where the binary
+    has `run --container-scope` (the engine is still asked, as on an instance); otherwise no engine
+    at all (DOCKER_HOST at nothing, engine_wait 10 ms)."""
+    probe = subprocess.run([str(binary), "run", "--container-scope", "probe", "--help"],
+                           capture_output=True, text=True)
+    if probe.returncode == 0:
+        return {"mode": "scope", "args": ["--container-scope", f"ecs-boot-bench-{os.getpid()}"],
+                "env": {}, "config": ""}
+    return {"mode": "no-engine", "args": [],
+            "env": {"DOCKER_HOST": "unix:///nonexistent/ecs-boot-bench/docker.sock"},
+            "config": '[docker]\nengine_wait = "10ms"\n'}
+
+
+def bench_config(intro_port: int, poll: str = "1s", extra: str = "") -> str:
     return (f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{intro_port}"\n'
-            f'registration_timeout = "60s"\n[drain]\npoll_interval = "{poll}"\n')
+            f'registration_timeout = "60s"\n[drain]\npoll_interval = "{poll}"\n{extra}')
 
 
 def read_state(path: Path) -> dict | None:
@@ -195,6 +214,7 @@ class Bench:
         # A copy: a concurrent cargo build must not swap the binary halfway through the run.
         self.binary = self.tmp / "ecs-boot"
         shutil.copy2(self.source_binary, self.binary)
+        self.docker = docker_isolation(self.binary)
         self.moto = MotoServer().start()
         self.results: dict = {}
         self.log = lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}",
@@ -215,7 +235,7 @@ class Bench:
 
     def env(self, imds: FakeImds, home: Path) -> dict:
         home.mkdir(parents=True, exist_ok=True)
-        return base_env(self.moto.url, imds.url, home)
+        return {**base_env(self.moto.url, imds.url, home), **self.docker["env"]}
 
     def fresh_world(self) -> tuple[FakeImds, object]:
         """A fresh moto (reset) and IMDS with one instance in Pending:Wait (build_world)."""
@@ -246,12 +266,13 @@ class Bench:
                 work = base / f"cfg-{label}-{i}"
                 env = self.env(imds, work / "home")
                 cfg = work / "config.toml"
-                cfg.write_text(bench_config(free_port()))
+                cfg.write_text(bench_config(free_port(), extra=self.docker["config"]))
                 root = work / "root"
                 notify = Notify(work / "notify.sock")
                 try:
                     proc, t0, t_file = spawn_until_file(
-                        [str(self.binary), "--root", str(root), "--config", str(cfg), "run"],
+                        [str(self.binary), "--root", str(root), "--config", str(cfg), "run",
+                         *self.docker["args"]],
                         {**env, "NOTIFY_SOCKET": str(notify.path)},
                         root / "etc/ecs/ecs.config", work / "ecs-boot.log", notify)
                     wait_for(lambda: notify.ready_at, timeout=10, interval=0.001,
@@ -324,7 +345,7 @@ class Bench:
         env = self.env(imds, work / "home")
         port = free_port()
         cfg = work / "config.toml"
-        cfg.write_text(bench_config(port))
+        cfg.write_text(bench_config(port, extra=self.docker["config"]))
         root = work / "root"
         state_file = root / "var/lib/ecs-boot/state.json"
         imds.reset_log()
@@ -333,7 +354,8 @@ class Bench:
         proc = None
         try:
             proc, _, _ = spawn_until_file(
-                [str(self.binary), "--root", str(root), "--config", str(cfg), "run"], env,
+                [str(self.binary), "--root", str(root), "--config", str(cfg), "run",
+                         *self.docker["args"]], env,
                 root / "etc/ecs/ecs.config", work / "ecs-boot.log")
             # As ecs.service would: the agent starts once ecs.config is on disk.
             agent = FakeAgent(env, ["--register-delay", str(register_delay),
@@ -459,12 +481,14 @@ class Bench:
         port = free_port()
         cfg = work / "config.toml"
         # The shipped defaults (drain poll 5 s): an instance in service, as it spends its life.
-        cfg.write_text(f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{port}"\n')
+        cfg.write_text(f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{port}"\n'
+                       + self.docker["config"])
         root = work / "root"
         agent = proc = None
         try:
             proc, _, _ = spawn_until_file(
-                [str(self.binary), "--root", str(root), "--config", str(cfg), "run"], env,
+                [str(self.binary), "--root", str(root), "--config", str(cfg), "run",
+                         *self.docker["args"]], env,
                 root / "etc/ecs/ecs.config", work / "ecs-boot.log")
             agent = FakeAgent(env, ["--config", str(root / "etc/ecs/ecs.config"),
                                     "--instance-id", world.instance_id],
@@ -611,7 +635,10 @@ def markdown(r: dict) -> str:
         f"Emulators: moto {r['moto']} + harness, fake IMDSv2, fake ECS agent, all on 127.0.0.1. "
         f"Command: `{r['command']}`. Median (min–max) unless stated."
         + (" Fake IMDS with TCP_NODELAY (see bench/results/README.md)." if r.get("imds_nodelay")
-           else " Fake IMDS as is (Nagle on: ~40 ms per reused connection)."),
+           else " Fake IMDS as is (Nagle on: ~40 ms per reused connection).")
+        + {"scope": " Docker engine: the host's, with a container scope of the bench's own.",
+           "no-engine": " Docker engine: none (this binary has no run --container-scope)."}
+        .get(r.get("docker"), ""),
         "",
         "| measure | ecs-boot | peer / detail | target | |",
         "|---|---|---|---|---|",
@@ -769,6 +796,7 @@ def main() -> int:
     report["imds_nodelay"] = not args.imds_as_is
     started = time.monotonic()
     bench = Bench(args)
+    report["docker"] = bench.docker["mode"]
     try:
         if "config" in only:
             report["ecs_config"] = bench.ecs_config(config_runs, latency=False)
