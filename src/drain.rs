@@ -153,6 +153,9 @@ impl Drainer<'_> {
         self.store.update(|s| {
             if let Some(d) = s.drain.as_mut() {
                 d.state = if drained { "drained" } else { "deadline" }.into();
+                if drained {
+                    d.tasks_left = 0;
+                }
                 d.drained_at = Some(OffsetDateTime::now_utc());
             }
         });

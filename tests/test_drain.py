@@ -49,6 +49,7 @@ def test_scale_in_drains_then_continues(moto, world, ecs_boot, fake_agent):
     assert all(t["KnownStatus"] == "STOPPED" for t in agent.tasks())
     s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated")
     assert s["drain"]["state"] == "drained" and s["drain"]["trigger"] == "lifecycle:Terminated"
+    assert s["drain"]["tasks_left"] == 0
     hook = next(h for h in s["hooks"] if h["transition"] == "terminate")
     assert hook["latency_ms"] < 1000, hook
     assert len(client_calls(moto, "UpdateContainerInstancesState")) == 1
