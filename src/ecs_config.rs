@@ -97,6 +97,24 @@ pub enum WriteOutcome {
 /// Writes `content` to `path` atomically with mode 0600: temp file in the same directory, fsync,
 /// rename, fsync of the directory. On any error the old file is intact.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<WriteOutcome, WriteError> {
+    write_file(path, content, Durability::Fsync)
+}
+
+/// How far a write must go before it counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives power loss: fsync of the file and of its directory (ecs.config).
+    Fsync,
+    /// Survives a crash of the process (rename is atomic), not power loss: for records that are
+    /// only meaningful within the current boot anyway (the state file).
+    RenameOnly,
+}
+
+pub fn write_file(
+    path: &Path,
+    content: &[u8],
+    durability: Durability,
+) -> Result<WriteOutcome, WriteError> {
     let io = |source| WriteError::Io {
         path: path.to_path_buf(),
         source,
@@ -130,9 +148,14 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<WriteOutcome, WriteEr
             nix::unistd::fchown(&f, Some(0.into()), Some(0.into()))
                 .map_err(std::io::Error::from)?;
         }
-        f.sync_all()?;
+        if durability == Durability::Fsync {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        match durability {
+            Durability::Fsync => File::open(dir)?.sync_all(),
+            Durability::RenameOnly => Ok(()),
+        }
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);

@@ -290,7 +290,14 @@ impl StateStore {
         let r = f(&mut s);
         s.updated_at = OffsetDateTime::now_utc();
         let json = serde_json::to_vec_pretty(&*s).expect("state serializes");
-        if let Err(e) = crate::ecs_config::write_atomic(&self.path, &json) {
+        // A crash leaves the previous or the new file, never a mix. No fsync: a power loss starts
+        // a new boot, and a new boot never carries this record over (see `same_boot`).
+        let written = crate::ecs_config::write_file(
+            &self.path,
+            &json,
+            crate::ecs_config::Durability::RenameOnly,
+        );
+        if let Err(e) = written {
             tracing::warn!(error = %e, "cannot persist state");
         }
         r
