@@ -98,15 +98,15 @@ fn cluster_name(c: &str) -> &str {
     c.rsplit_once(":cluster/").map(|(_, n)| n).unwrap_or(c)
 }
 
-/// Waits until the agent reports a container instance ARN in `expected_cluster`. Polls fast at
-/// first (the agent usually registers within seconds) and backs off to ~1 s, so the caller learns
-/// of the registration well within a second.
+/// Waits until the agent reports a container instance ARN in `expected_cluster`. The poll is a
+/// local HTTP request (or a refused connection), so it stays at ≤ 250 ms for the whole wait: the
+/// launch hook then follows registration well within a second.
 pub async fn wait_registered(
     intro: &Introspection,
     expected_cluster: &str,
     deadline: Duration,
 ) -> Result<(Metadata, String)> {
-    let result = retry::poll_until(deadline, Backoff::new(Duration::from_millis(100), Duration::from_secs(1)), || async {
+    let result = retry::poll_until(deadline, Backoff::new(Duration::from_millis(100), Duration::from_millis(250)), || async {
         match intro.metadata().await {
             Err(Unavailable::NotListening) => Poll::Pending("the agent's introspection port is not open yet (not registered)".into()),
             Err(Unavailable::Other(e)) => Poll::Pending(e),

@@ -138,17 +138,21 @@ impl Imds {
         let Some(list) = self.get_opt("/latest/meta-data/tags/instance").await? else {
             return Ok(None);
         };
-        let mut tags = BTreeMap::new();
-        for key in list.lines().map(str::trim).filter(|k| !k.is_empty()) {
-            // A tag removed between the list and the read is simply gone.
-            if let Some(value) = self
-                .get_opt(&format!("/latest/meta-data/tags/instance/{key}"))
-                .await?
-            {
-                tags.insert(key.to_string(), value);
-            }
-        }
-        Ok(Some(tags))
+        // Read the values side by side: an ASG instance has a handful of tags, well within
+        // IMDS's connection limit, and a boot should not wait for them one round trip at a time.
+        let reads = list
+            .lines()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|key| async move {
+                let value = self
+                    .get_opt(&format!("/latest/meta-data/tags/instance/{key}"))
+                    .await?;
+                Ok::<_, ImdsFailure>(value.map(|v| (key.to_string(), v)))
+            });
+        // A tag removed between the list and the read is simply gone.
+        let tags = futures_util::future::try_join_all(reads).await?;
+        Ok(Some(tags.into_iter().flatten().collect()))
     }
 
     /// `autoscaling/target-lifecycle-state`; `None` until the instance transitions toward a state.

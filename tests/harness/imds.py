@@ -224,6 +224,9 @@ def _iso_in(seconds: int) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body go out in two writes; with Nagle on, a client reusing its connection
+    # (as aws-config's does) waits ~40 ms for the delayed ACK on every request after the first.
+    disable_nagle_algorithm = True
     imds: FakeImds
     protocol_version = "HTTP/1.1"  # keep-alive, like the real service; SDKs pool connections
 
