@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness import procs
+
 SIM_DIR = Path(__file__).resolve().parent
 REPO_ROOT = SIM_DIR.parent.parent
 # Ports the instance's fake ECS agent opens on the host's loopback (host network).
@@ -37,14 +39,8 @@ def port_open(port: int) -> bool:
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    """The harness's wait, polling more gently: every check here is a `docker exec`."""
+    return procs.wait_for(predicate, timeout, interval=interval, what=what)
 
 
 def write_env_file(path: Path, moto_url: str, imds_url: str, extra: dict | None = None) -> Path:
