@@ -64,3 +64,35 @@ def test_daemon_killed_mid_boot_reads_as_failed(moto, world, ecs_boot, fake_agen
     out = ecs_boot.run("status")
     assert out.returncode == 1
     assert "daemon: not running" in out.stdout
+
+
+def test_status_reads_state_from_other_versions(ecs_boot):
+    """An RPM upgrade must never break `status`: it reads a state file written by an older
+    version (fields missing) and by a newer one (fields it does not know)."""
+    ecs_boot.state_file.parent.mkdir(parents=True, exist_ok=True)
+    older = {"schema": 1, "version": "0.0.9", "commit": "old", "pid": 1,
+             "started_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
+             "outcome": "in_service"}
+    ecs_boot.state_file.write_text(json.dumps(older))
+    out = ecs_boot.run("status", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["state"]["version"] == "0.0.9"
+    newer = dict(older, schema=2, version="9.9.9", future_field={"x": 1},
+                 phases=[{"name": "identity", "status": "ok", "started_at": older["started_at"],
+                          "something_new": True}])
+    ecs_boot.state_file.write_text(json.dumps(newer))
+    out = ecs_boot.run("status")
+    assert out.returncode == 0 and "identity" in out.stdout and "9.9.9" in out.stdout
+
+
+def test_version_names_the_commit_and_completions_are_generated(ecs_boot):
+    import subprocess
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    version = ecs_boot.run("--version").stdout
+    assert version.startswith("ecs-boot 0.") and "(" in version
+    if commit:
+        # the binary was built from this checkout or an earlier commit of it
+        assert len(version.split("(")[1].rstrip(")\n")) == 12
+    for shell in ("bash", "zsh", "fish"):
+        out = ecs_boot.run("completions", shell)
+        assert out.returncode == 0 and "drain" in out.stdout and "status" in out.stdout
