@@ -146,7 +146,11 @@ pub async fn prepare(
             "[ecs] registry_auth".to_string()
         };
         let auth = fetch_registry_auth(&aws, raw, key).await?;
-        let detail = format!("{} registries from {raw}", auth.logins.len());
+        let n = auth.logins.len();
+        let detail = format!(
+            "{n} {} from {raw}",
+            if n == 1 { "registry" } else { "registries" }
+        );
         Ok((Some(auth), Some(detail)))
     })
     .await?;

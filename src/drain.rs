@@ -162,10 +162,16 @@ impl Drainer<'_> {
 
         // Log shippers and metrics agents go last, so the tasks' final logs get out. With none
         // configured, boot's reconcile removed any of ours: the engine need not be asked.
-        if !self.config.containers.is_empty()
-            && let Err(e) = crate::containers::stop_all_in(self.config, self.container_scope).await
-        {
-            self.store.warn(format!("stopping system containers: {e}"));
+        if !self.config.containers.is_empty() {
+            match crate::containers::stop_all_in(self.config, self.container_scope).await {
+                Ok(()) => self.store.update(|s| {
+                    for c in &mut s.containers {
+                        c.state = "stopped".into();
+                        c.action = "stopped".into();
+                    }
+                }),
+                Err(e) => self.store.warn(format!("stopping system containers: {e}")),
+            }
         }
 
         match hook {

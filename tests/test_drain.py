@@ -171,6 +171,7 @@ def test_system_containers_stop_after_the_tasks(moto, world, ecs_boot, fake_agen
         finished = datetime.datetime.fromisoformat(state["FinishedAt"][:26] + "+00:00")
         drained = datetime.datetime.fromisoformat(s["drain"]["drained_at"][:26] + "+00:00")
         assert finished >= drained, "the log shipper outlived the last task"
+        assert [c["state"] for c in s["containers"]] == ["stopped"], "status shows them stopped"
         assert stop(proc) == 0
     finally:
         docker("rm", "-f", name, check=False)

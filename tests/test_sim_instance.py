@@ -310,6 +310,13 @@ def test_no_cluster_tag_keeps_ecs_service_from_ever_running(sim_image, moto, imd
         # on_failure = abandon (the default): the ASG replaces the instance at once.
         results = [c for c in completions(moto, world, world.launch_hook)]
         assert [(c["result"], c["source"]) for c in results] == [("ABANDON", "api")], results
+        # With the daemon down, status still answers and shows the unit's last journal lines.
+        instance.sh("systemctl", "stop", "ecs-boot", check=False)
+        code, doc = instance.status()
+        assert code == 1 and doc["daemon_running"] is False, doc
+        assert any("ecs-boot" in line for line in doc["journal"]), doc["journal"]
+        table = instance.sh("ecs-boot", "status", check=False).stdout
+        assert "last journal lines of ecs-boot.service" in table, table
     except (TimeoutError, AssertionError) as err:
         pytest.fail(f"{err}{report(instance)}")
     finally:
