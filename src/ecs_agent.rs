@@ -94,7 +94,7 @@ impl Introspection {
 }
 
 /// The agent reports the cluster by name or ARN depending on how it was configured.
-fn cluster_name(c: &str) -> &str {
+pub fn cluster_name(c: &str) -> &str {
     c.rsplit_once(":cluster/").map(|(_, n)| n).unwrap_or(c)
 }
 

@@ -68,11 +68,7 @@ pub async fn collect_live(paths: &Paths, intro: &crate::ecs_agent::Introspection
             .as_ref()
             .and_then(|s| s.ecs_config.as_ref())
             .map(|c| c.cluster.clone());
-        let reported = m
-            .cluster
-            .rsplit_once(":cluster/")
-            .map(|(_, n)| n.to_string())
-            .unwrap_or(m.cluster.clone());
+        let reported = crate::ecs_agent::cluster_name(&m.cluster).to_string();
         if let Some(w) = written.filter(|w| *w != reported) {
             report.agent_drift = Some(format!(
                 "the ECS agent reports cluster {reported:?}, ecs.config says {w:?}: restart ecs after fixing ecs.config, or clear a stale /var/lib/ecs/data checkpoint"
