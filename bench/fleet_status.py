@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: `ecs-boot fleet status` over 500 simulated instances. Target: ≤ 30 s wall time.
+"""Benchmark: `ecs-boot-fleet status` over 500 simulated instances. Target: ≤ 30 s wall time.
 
 moto (in this process, loopback only) plays SSM, Auto Scaling and EC2; harness/ssm_ext.py runs
 the real `ecs-boot status --json` for each instance against its own --root. The mix: mostly
@@ -79,7 +79,7 @@ def main() -> int:
             for _ in range(args.runs):
                 server.reset_calls()
                 started = time.monotonic()
-                proc = subprocess.run([str(binary), "fleet", "status", "--asg", "bench", "--json"],
+                proc = subprocess.run([str(binary.with_name("ecs-boot-fleet")), "status", "--asg", "bench", "--json"],
                                       env=env, capture_output=True, text=True, timeout=300)
                 walls.append(time.monotonic() - started)
                 doc = json.loads(proc.stdout)

@@ -8,7 +8,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
-    Imds(#[from] crate::imds::ImdsFailure),
+    Imds(#[from] crate::sources::imds::ImdsFailure),
     #[error("instance tags are not readable from IMDS (404 on /latest/meta-data/tags/instance) and these are required: {}", missing.join(", "))]
     TagsDisabled { missing: Vec<String> },
     #[error("required tags still missing after {}s: {}", waited.as_secs(), missing.join(", "))]
@@ -17,18 +17,18 @@ pub enum Error {
         waited: Duration,
     },
     #[error(transparent)]
-    Tag(#[from] crate::tags::TagError),
+    Tag(#[from] crate::config::tags::TagError),
     #[error(transparent)]
-    Env(#[from] crate::agent_env::EnvError),
+    Env(#[from] crate::config::layers::EnvError),
     #[error("{key}: {source}")]
     Location {
         key: String,
-        source: crate::location::LocationError,
+        source: crate::sources::location::LocationError,
     },
     #[error("cannot fetch {what} from {source}")]
     Fetch {
         what: &'static str,
-        source: crate::aws::FetchError,
+        source: crate::sources::aws::FetchError,
     },
     #[error(
         "registry credentials in {location} are a plain {kind} parameter; store them as an SSM SecureString"
@@ -38,7 +38,7 @@ pub enum Error {
         kind: &'static str,
     },
     #[error(transparent)]
-    Auth(#[from] crate::registry_auth::AuthError),
+    Auth(#[from] crate::sources::registry_auth::AuthError),
     #[error(transparent)]
     Write(#[from] crate::ecs_config::WriteError),
     #[error("{0}")]
@@ -63,7 +63,7 @@ impl Error {
             Error::TagsDisabled { .. } => "enable instance tags in metadata: launch template metadata_options { instance_metadata_tags = \"enabled\" } (or aws ec2 modify-instance-metadata-options --instance-metadata-tags enabled), and tag the ASG with propagate_at_launch".into(),
             Error::TagsMissing { .. } => "tag the ASG with these keys and propagate_at_launch = true; if they arrive late, raise [tags] wait in config.toml".into(),
             Error::Tag(_) => "fix the named tag on the ASG (propagated tags) or the instance".into(),
-            Error::Env(crate::agent_env::EnvError::NoCluster) => "set the ecs-boot:cluster tag on the ASG (propagate_at_launch) or [ecs] cluster in /etc/ecs-boot/config.toml".into(),
+            Error::Env(crate::config::layers::EnvError::NoCluster) => "set the ecs-boot:cluster tag on the ASG (propagate_at_launch) or [ecs] cluster in /etc/ecs-boot/config.toml".into(),
             Error::Env(_) => "fix the named tag or [ecs.settings] key; tags may only set placement and tuning variables (see the README's tag contract)".into(),
             Error::Location { .. } => "use s3://bucket/key or ssm:/parameter/name".into(),
             Error::Fetch { .. } => "check the object exists and the instance role may read it (s3:GetObject, or ssm:GetParameter plus kms:Decrypt)".into(),

@@ -2,17 +2,17 @@
 //! an error names the input (file, tag, object, path) and never quotes a secret.
 //!
 //! Parsers covered: config.toml (`Config::parse`, arbitrary text and TOML-shaped documents), tag
-//! values (`tags::parse`, then `agent_env::build` + `ecs_config::render` as ecs-init reads the
+//! values (`tags::parse`, then `layers::build` + `ecs_config::render` as ecs-init reads the
 //! result), registry credentials JSON (`RegistryAuth::parse`), the ECS agent's introspection JSON
 //! (`Metadata`, `Task`, `TaskList`), IMDS answers (identity document, spot instance action).
 
-use crate::agent_env;
 use crate::config::Config;
-use crate::ecs_agent::{Metadata, Task, TaskList};
+use crate::config::layers;
+use crate::config::tags;
 use crate::ecs_config::{self, BEGIN, END};
-use crate::imds;
-use crate::registry_auth::RegistryAuth;
-use crate::tags;
+use crate::sources::ecs_agent::{Metadata, Task, TaskList};
+use crate::sources::imds;
+use crate::sources::registry_auth::RegistryAuth;
 use base64::Engine;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -360,7 +360,7 @@ proptest! {
         let baked = Config::parse("[ecs]\ncluster = \"baked\"\n", "t").expect("valid");
         let auth = RegistryAuth::parse(br#"{"username":"u","password":"p=w\"d"}"#, "t")
             .expect("valid");
-        let Ok(env) = agent_env::build(&baked, &t, with_auth.then_some(&auth)) else {
+        let Ok(env) = layers::build(&baked, &t, with_auth.then_some(&auth)) else {
             return Ok(());
         };
         let existing = user_lines.join("\n");

@@ -284,7 +284,7 @@ variable "agent_settings" {
   }
 
   validation {
-    # The placement/tuning variables ecs-boot accepts from tags (Trust::Tag in src/agent_vars.rs;
+    # The placement/tuning variables ecs-boot accepts from tags (Trust::Tag in src/ecs_config/vars.rs;
     # tests/test_terraform.py keeps the two lists equal). Credentials, IAM/IMDS isolation,
     # privilege and path variables are refused from tags: bake them into the AMI config.
     condition = alltrue([

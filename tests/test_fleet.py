@@ -1,4 +1,4 @@
-"""`ecs-boot fleet status` against simulated instances: moto's SSM runs the real
+"""`ecs-boot-fleet status` against simulated instances: moto's SSM runs the real
 `ecs-boot status --json` for each instance against its own --root (harness/ssm_ext.py)."""
 
 from __future__ import annotations
@@ -44,13 +44,17 @@ def fleet(moto, daemon, tmp_path):
         pytest.skip(f"ecs-boot binary not found at {binary}: run `cargo build`")
     home = tmp_path / "home"
     home.mkdir()
-    operator = EcsBoot(binary.resolve(), tmp_path, base_env(moto.url, "http://127.0.0.1:9", home))
+    fleet_binary = binary.resolve().with_name("ecs-boot-fleet")
+    if not fleet_binary.is_file():
+        pytest.skip(f"ecs-boot-fleet binary not found beside {binary}: run `cargo build`")
+    operator = EcsBoot(fleet_binary, tmp_path, base_env(moto.url, "http://127.0.0.1:9", home),
+                       host_args=False)
 
     def simulate(plan: dict[str, dict]):
-        fleet_sim.simulate(tmp_path / "instances", plan, daemon, binary=operator.binary)
+        fleet_sim.simulate(tmp_path / "instances", plan, daemon, binary=binary.resolve())
 
     def run(*args, timeout=60):
-        return operator.run("fleet", "status", *args, timeout=timeout)
+        return operator.run("status", *args, timeout=timeout)
 
     simulate.run = run
     return simulate

@@ -457,9 +457,9 @@ def rust_code(path: Path) -> str:
     return re.sub(r"//[^\n]*", "", text)
 
 
-# `ecs-boot fleet status` runs on an operator's machine with the operator's credentials, never
-# with the instance role, so its calls are not the module's to allow.
-OPERATOR_ONLY = ("fleet",)
+# `ecs-boot-fleet` (src/bin, src/fleet) runs on an operator's machine with the operator's
+# credentials, never with the instance role, so its calls are not the module's to allow.
+OPERATOR_ONLY = ("fleet", "bin")
 
 
 def rust_sources() -> list[Path]:
@@ -562,9 +562,9 @@ def test_every_tag_the_agent_reads_is_set_by_the_module(mod):
 
 
 def test_agent_settings_allowlist_matches_the_agent():
-    vars_rs = SRC / "agent_vars.rs"
+    vars_rs = SRC / "ecs_config" / "vars.rs"
     if not vars_rs.is_file():
-        pytest.skip("src/agent_vars.rs (the agent's variable table) does not exist yet")
+        pytest.skip("src/ecs_config/vars.rs (the agent's variable table) does not exist yet")
     # rustfmt may spread one var(...) over several lines
     entries = re.findall(r'var\(\s*"(ECS_[A-Z0-9_]+)",.*?,\s*(Tag|Baked|Managed),?\s*\)',
                          rust_code(vars_rs), re.S)

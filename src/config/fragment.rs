@@ -4,7 +4,7 @@
 //! they came from tags.
 
 use super::{Config, ConfigError};
-use crate::agent_env::{self, Source};
+use crate::config::layers::{self, Source};
 
 const LOCK_FOR_KEY: &[(&str, &str)] = &[
     ("cluster", "cluster"),
@@ -24,7 +24,7 @@ impl Config {
             origin: origin.to_string(),
             message: super::one_line(&e.to_string()),
         })?;
-        let locks = agent_env::locks(self);
+        let locks = layers::locks(self);
         if let Some(toml::Value::Table(ecs)) = table.get("ecs") {
             if ecs.contains_key("locked") {
                 return Err(invalid(
@@ -45,7 +45,7 @@ impl Config {
                     let value = value.as_str().ok_or_else(|| {
                         invalid(&format!("ecs.settings.{name}"), "must be a string".into())
                     })?;
-                    agent_env::check_setting(name, value, Source::Tag)
+                    layers::check_setting(name, value, Source::Tag)
                         .map_err(|e| invalid(&format!("ecs.settings.{name}"), e.to_string()))?;
                     if !locks.allows(name) {
                         return Err(invalid(

@@ -4,6 +4,8 @@
 mod container;
 mod duration;
 mod fragment;
+pub mod layers;
+pub mod tags;
 
 #[cfg(test)]
 pub use container::test_spec;
@@ -263,22 +265,24 @@ impl Config {
             problem,
         };
         if let Some(c) = &self.ecs.cluster {
-            crate::tags::check_cluster_name(c).map_err(|p| invalid("ecs.cluster".into(), p))?;
+            crate::config::tags::check_cluster_name(c)
+                .map_err(|p| invalid("ecs.cluster".into(), p))?;
         }
         if let Some(loc) = &self.ecs.registry_auth {
-            crate::location::Location::parse(loc)
+            crate::sources::location::Location::parse(loc)
                 .map_err(|e| invalid("ecs.registry_auth".into(), e.to_string()))?;
         }
         for (name, value) in &self.ecs.attributes {
-            crate::agent_vars::check_line_safe(name, value)
+            crate::ecs_config::vars::check_line_safe(name, value)
                 .map_err(|e| invalid(format!("ecs.attributes.{name}"), e.to_string()))?;
         }
         for (name, value) in &self.ecs.settings {
-            crate::agent_env::check_setting(name, value, crate::agent_env::Source::Baked)
+            crate::config::layers::check_setting(name, value, crate::config::layers::Source::Baked)
                 .map_err(|e| invalid(format!("ecs.settings.{name}"), e.to_string()))?;
         }
         for name in &self.ecs.locked {
-            if !LOCKABLE_KEYS.contains(&name.as_str()) && crate::agent_vars::lookup(name).is_none()
+            if !LOCKABLE_KEYS.contains(&name.as_str())
+                && crate::ecs_config::vars::lookup(name).is_none()
             {
                 return Err(invalid(
                     "ecs.locked".into(),

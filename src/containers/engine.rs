@@ -2,7 +2,7 @@
 //! the translation of a `[[container]]` spec into Docker's create request (pure, tested).
 
 use crate::config::ContainerSpec;
-use crate::retry::{Backoff, Poll, WaitError, poll_until};
+use crate::util::retry::{Backoff, Poll, WaitError, poll_until};
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, HostConfig, HostConfigLogConfig, RestartPolicy,

@@ -3,17 +3,16 @@
 //! removed. Containers are ours by label (see `spec_hash`); nothing else on the engine (ECS
 //! tasks, the ECS agent) is ever touched.
 
-pub mod cli;
 mod engine;
 mod pull;
 mod spec_hash;
 mod up;
 
-use crate::aws::Aws;
 use crate::config::{Config, ContainerSpec};
 use crate::error::{Error, Result};
-use crate::registry_auth::RegistryAuth;
-use crate::state::ContainerRecord;
+use crate::sources::aws::Aws;
+use crate::sources::registry_auth::RegistryAuth;
+use crate::status::state::ContainerRecord;
 use bollard::Docker;
 use futures_util::future::join_all;
 use std::time::Duration;

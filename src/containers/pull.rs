@@ -2,10 +2,10 @@
 //! auth for Docker Hub and private registries, an ECR token for ECR), and bounded, jittered
 //! retries. Reference parsing and the choice of credentials are pure and tested.
 
-use crate::aws::Aws;
 use crate::config::{ContainerSpec, PullPolicy};
-use crate::registry_auth::RegistryAuth;
-use crate::retry::Backoff;
+use crate::sources::aws::Aws;
+use crate::sources::registry_auth::RegistryAuth;
+use crate::util::retry::Backoff;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bollard::Docker;
@@ -106,7 +106,7 @@ pub enum CredentialSource<'a> {
     /// A login from the registry credentials the boot path fetched.
     Login {
         server: &'a str,
-        login: &'a crate::registry_auth::Login,
+        login: &'a crate::sources::registry_auth::Login,
     },
     /// An ECR authorization token for this region (the instance role's ecr:GetAuthorizationToken).
     Ecr { region: String },
@@ -119,7 +119,7 @@ pub fn credential_source<'a>(host: &str, auth: Option<&'a RegistryAuth>) -> Cred
     let Some(auth) = auth else {
         return CredentialSource::None;
     };
-    let Ok(key) = crate::registry_auth::normalize_registry(host) else {
+    let Ok(key) = crate::sources::registry_auth::normalize_registry(host) else {
         return CredentialSource::None;
     };
     match auth.logins.get_key_value(&key) {
@@ -316,7 +316,7 @@ async fn ecr_token(aws: &Aws, host: &str, region: &str) -> Result<DockerCredenti
         .get_authorization_token()
         .send()
         .await
-        .map_err(|e| crate::aws::describe(&e))?;
+        .map_err(|e| crate::sources::aws::describe(&e))?;
     let token = out
         .authorization_data()
         .first()
@@ -397,7 +397,7 @@ mod tests {
         .unwrap();
         match credential_source("docker.io", Some(&auth)) {
             CredentialSource::Login { server, login } => {
-                assert_eq!(server, crate::registry_auth::DOCKER_HUB_KEY);
+                assert_eq!(server, crate::sources::registry_auth::DOCKER_HUB_KEY);
                 assert_eq!(login.username, "bob");
             }
             other => panic!("{other:?}"),

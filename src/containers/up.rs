@@ -2,7 +2,7 @@
 //! unhealthy. A container that exits, or restarts again and again, is a failure (a crash-looping
 //! metrics agent must abandon the launch, not sit behind a CONTINUE).
 
-use crate::retry::{Backoff, Poll, WaitError, poll_until};
+use crate::util::retry::{Backoff, Poll, WaitError, poll_until};
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
 use std::time::Duration;

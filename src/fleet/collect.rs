@@ -13,9 +13,9 @@
 
 use super::output::{self, InstanceResult, Invocation, Parsed, Reach};
 use super::progress::Progress;
-use crate::aws::{Aws, describe, error_code};
-use crate::location::Location;
-use crate::retry::{Backoff, Poll, WaitError, jitter, poll_until};
+use crate::sources::aws::{Aws, describe, error_code};
+use crate::sources::location::Location;
+use crate::util::retry::{Backoff, Poll, WaitError, jitter, poll_until};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ mod progress;
 mod render;
 mod targets;
 
-use crate::aws::Aws;
+use crate::sources::aws::Aws;
 use clap::{ArgGroup, Args};
 use std::time::Duration;
 use thiserror::Error;

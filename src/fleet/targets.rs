@@ -1,7 +1,7 @@
 //! What `--asg`, `--cluster` or `--instance-ids` mean as EC2 instance ids.
 
 use super::FleetError;
-use crate::aws::{Aws, describe};
+use crate::sources::aws::{Aws, describe};
 use std::collections::HashSet;
 use std::fmt;
 

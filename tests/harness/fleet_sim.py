@@ -1,5 +1,5 @@
 """Simulated instance roots for `ecs-boot fleet status`: a state file in the schema of
-src/state.rs (and the ecs.config it records) under `ROOT/var/lib/ecs-boot/`, plus one cheap
+src/status/state.rs (and the ecs.config it records) under `ROOT/var/lib/ecs-boot/`, plus one cheap
 process that passes status's "is the daemon running" test.
 
 `status` calls the daemon running when /proc/<pid>/cmdline contains `ecs-boot` and an argument

@@ -131,8 +131,10 @@ class FakeAgent:
 class EcsBoot:
     """Runs the real ecs-boot binary with --root in a temp dir and a minimal environment."""
 
-    def __init__(self, binary: Path, workdir: Path, env: dict):
+    def __init__(self, binary: Path, workdir: Path, env: dict, host_args: bool = True):
+        """host_args=False for the operator's `ecs-boot-fleet`, which reads no host paths."""
         self.binary = binary
+        self.host_args = host_args
         self.workdir = workdir
         self.root = workdir / "root"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -156,8 +158,10 @@ class EcsBoot:
         return self.config_path
 
     def argv(self, *args: str) -> list[str]:
-        argv = [str(self.binary), "--root", str(self.root)]
-        if self.config_path:
+        argv = [str(self.binary)]
+        if self.host_args:
+            argv += ["--root", str(self.root)]
+        if self.host_args and self.config_path:
             argv += ["--config", str(self.config_path)]
         return argv + [str(a) for a in args]
 

@@ -1,14 +1,14 @@
 //! Operator commands for use over SSM: `ecs-boot drain [--wait]` asks the running agent to drain
 //! now; `ecs-boot hook complete|abandon` completes this instance's lifecycle action by hand.
 
-use crate::aws::Aws;
 use crate::config::Config;
+use crate::config::tags;
 use crate::error::{Error, Result};
-use crate::imds::Imds;
-use crate::lifecycle::{self, Transition};
-use crate::paths::Paths;
-use crate::state::{Outcome, State};
-use crate::tags;
+use crate::lifecycle::hook::{self, Transition};
+use crate::sources::aws::Aws;
+use crate::sources::imds::Imds;
+use crate::status::state::{Outcome, State};
+use crate::util::paths::Paths;
 use clap::{Args, ValueEnum};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -29,7 +29,7 @@ pub struct DrainArgs {
 pub async fn drain(paths: &Paths, args: DrainArgs) -> Result<i32> {
     let state = State::read(&paths.state_file())
         .map_err(|e| Error::Other(format!("no ecs-boot state ({e}); is ecs-boot running?")))?;
-    if !crate::status::pid_is_ecs_boot(state.pid) {
+    if !crate::status::report::pid_is_ecs_boot(state.pid) {
         return Err(Error::Other(format!(
             "ecs-boot run (pid {}) is not running: `systemctl start ecs-boot` first",
             state.pid
@@ -110,8 +110,7 @@ pub async fn hook(config: &Config, args: HookArgs) -> Result<i32> {
         HookAction::Complete => "CONTINUE",
         HookAction::Abandon => "ABANDON",
     };
-    let Some(h) =
-        lifecycle::discover(&aws, config, &tags, &identity.instance_id, transition).await?
+    let Some(h) = hook::discover(&aws, config, &tags, &identity.instance_id, transition).await?
     else {
         println!(
             "no {} lifecycle hook for {}",
@@ -120,7 +119,7 @@ pub async fn hook(config: &Config, args: HookArgs) -> Result<i32> {
         );
         return Ok(0);
     };
-    let already = lifecycle::complete(&aws, &h, result).await?;
+    let already = hook::complete(&aws, &h, result).await?;
     if already {
         println!(
             "{} on {}/{}: no active lifecycle action (already completed or timed out)",

@@ -2,8 +2,8 @@
 //! require, so without this gate a failed ecs-boot would let the agent start on the golden image's
 //! empty ecs.config and join the `default` cluster.
 
-use crate::ecs_config::sha256_hex;
-use crate::paths::Paths;
+use crate::util::atomic_file::sha256_hex;
+use crate::util::paths::Paths;
 
 /// `Ok` only if this boot's ecs-boot wrote the ecs.config that is on disk now, with a cluster.
 pub fn check(paths: &Paths) -> Result<String, String> {

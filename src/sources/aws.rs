@@ -1,7 +1,7 @@
 //! AWS SDK clients. Endpoints come only from the SDK's standard variables (`AWS_ENDPOINT_URL`,
 //! `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary runs against AWS and against emulators.
 
-use crate::location::Location;
+use crate::sources::location::Location;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};

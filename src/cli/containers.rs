@@ -1,10 +1,10 @@
 //! `ecs-boot containers ...`: reconcile or stop the system containers on their own, without the
 //! rest of the boot (for operators after a config change, and for the integration tests).
 
-use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
-use crate::state::ContainerRecord;
+use crate::sources::aws::Aws;
+use crate::status::state::ContainerRecord;
 use clap::{Args, Subcommand};
 use std::fmt::Write as _;
 
@@ -25,7 +25,7 @@ pub enum ContainersCommand {
 #[derive(Args)]
 pub struct ScopeArgs {
     /// Value of the io.ecs-boot.managed label this run owns (tests; two agents on one engine)
-    #[arg(long, hide = true, default_value = super::DEFAULT_SCOPE)]
+    #[arg(long, hide = true, default_value = crate::containers::DEFAULT_SCOPE)]
     pub scope: String,
 }
 
@@ -46,7 +46,7 @@ impl ContainersArgs {
         match self.command {
             ContainersCommand::Reconcile(args) => args.run(config).await,
             ContainersCommand::Stop(args) => {
-                super::stop_all_in(&config, &args.scope).await?;
+                crate::containers::stop_all_in(&config, &args.scope).await?;
                 Ok(0)
             }
         }
@@ -61,12 +61,15 @@ impl ReconcileArgs {
             .clone()
             .or_else(|| config.ecs.registry_auth.clone());
         let auth = match &location {
-            Some(raw) => {
-                Some(crate::boot::fetch_registry_auth(&aws, raw, "--registry-auth".into()).await?)
-            }
+            Some(raw) => Some(
+                crate::lifecycle::boot::fetch_registry_auth(&aws, raw, "--registry-auth".into())
+                    .await?,
+            ),
             None => None,
         };
-        let report = super::reconcile_report(&config, auth.as_ref(), &aws, &self.scope.scope).await;
+        let report =
+            crate::containers::reconcile_report(&config, auth.as_ref(), &aws, &self.scope.scope)
+                .await;
         if self.json {
             println!(
                 "{}",
@@ -92,7 +95,7 @@ async fn region() -> String {
     {
         return r;
     }
-    let imds = crate::imds::Imds::new(std::time::Duration::from_secs(3));
+    let imds = crate::sources::imds::Imds::new(std::time::Duration::from_secs(3));
     match imds.identity().await {
         Ok(id) => id.region,
         Err(_) => "us-east-1".into(),

@@ -1,12 +1,12 @@
 //! `ecs-boot status [--json] [--watch] [--check-render]`: the command around status.rs.
 
-use crate::boot::{self, Known};
 use crate::config::Config;
-use crate::ecs_agent::Introspection;
-use crate::ecs_config::sha256_hex;
-use crate::imds::Imds;
-use crate::paths::Paths;
-use crate::status::{self, Report};
+use crate::lifecycle::boot::{self, Known};
+use crate::sources::ecs_agent::Introspection;
+use crate::sources::imds::Imds;
+use crate::status::report::{self, Report};
+use crate::util::atomic_file::sha256_hex;
+use crate::util::paths::Paths;
 use clap::Args;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub struct StatusArgs {
 pub async fn run(args: StatusArgs, config: &Config, paths: &Paths) -> i32 {
     let intro = Introspection::new(&config.ecs_agent.introspection_url);
     loop {
-        let mut report = status::collect_live(paths, &intro).await;
+        let mut report = report::collect_live(paths, &intro).await;
         if args.check_render {
             report.render_drift = render_drift(config, paths).await;
         }
@@ -44,9 +44,9 @@ pub async fn run(args: StatusArgs, config: &Config, paths: &Paths) -> i32 {
 
 fn print_report(report: &Report, json: bool) {
     if json {
-        println!("{}", status::render_json(report));
+        println!("{}", report::render_json(report));
     } else {
-        print!("{}", status::render_table(report));
+        print!("{}", report::render_table(report));
     }
 }
 

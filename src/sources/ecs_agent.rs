@@ -3,7 +3,7 @@
 //! so "connection refused" means "not yet".
 
 use crate::error::{Error, Result};
-use crate::retry::{self, Backoff, Poll, WaitError};
+use crate::util::retry::{self, Backoff, Poll, WaitError};
 use serde::Deserialize;
 use std::time::Duration;
 

@@ -209,8 +209,8 @@ impl State {
         let now = OffsetDateTime::now_utc();
         State {
             schema: SCHEMA,
-            version: crate::version::VERSION.to_string(),
-            commit: crate::version::COMMIT.to_string(),
+            version: crate::util::version::VERSION.to_string(),
+            commit: crate::util::version::COMMIT.to_string(),
             pid: std::process::id(),
             started_at: now,
             updated_at: now,
@@ -292,10 +292,10 @@ impl StateStore {
         let json = serde_json::to_vec_pretty(&*s).expect("state serializes");
         // A crash leaves the previous or the new file, never a mix. No fsync: a power loss starts
         // a new boot, and a new boot never carries this record over (see `same_boot`).
-        let written = crate::ecs_config::write_file(
+        let written = crate::util::atomic_file::write_file(
             &self.path,
             &json,
-            crate::ecs_config::Durability::RenameOnly,
+            crate::util::atomic_file::Durability::RenameOnly,
         );
         if let Err(e) = written {
             tracing::warn!(error = %e, "cannot persist state");
@@ -305,7 +305,7 @@ impl StateStore {
 
     pub fn begin(&self, name: &str) {
         tracing::info!(PHASE = name, "phase started");
-        crate::notify::status(&format!("phase: {name}"));
+        crate::util::notify::status(&format!("phase: {name}"));
         self.update(|s| {
             s.phases.push(Phase {
                 name: name.into(),

@@ -1,13 +1,13 @@
 //! The launch half of `run`: system containers and the ECS agent's registration side by side,
 //! then the launch hook (CONTINUE once, or ABANDON with the cause); warm pools park first.
 
-use crate::boot::{Known, Prepared, phase};
 use crate::config::OnFailure;
-use crate::ecs_agent;
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, Heartbeats, Hook, Transition};
-use crate::run::Agent;
-use crate::state::{Outcome, Registration};
+use crate::lifecycle::boot::{Known, Prepared, phase};
+use crate::lifecycle::hook::{self, Heartbeats, Hook, Transition};
+use crate::lifecycle::run::Agent;
+use crate::sources::ecs_agent;
+use crate::status::state::{Outcome, Registration};
 use std::time::Instant;
 use time::OffsetDateTime;
 
@@ -50,7 +50,7 @@ impl Agent {
             let sent = beats.as_ref().map(Heartbeats::sent).unwrap_or(0);
             drop(beats);
             phase(Some(&self.store), "launch-hook", async {
-                let r = lifecycle::complete_once(
+                let r = hook::complete_once(
                     &p.aws,
                     &self.store,
                     "launch",
@@ -88,7 +88,7 @@ impl Agent {
             return Ok(None);
         }
         let found = phase(Some(&self.store), "lifecycle-discovery", async {
-            let hook = lifecycle::discover(
+            let hook = hook::discover(
                 &p.aws,
                 &p.config,
                 &p.tags,
@@ -106,7 +106,7 @@ impl Agent {
         })
         .await?;
         if found.is_none() {
-            lifecycle::record_skipped(
+            hook::record_skipped(
                 &self.store,
                 key,
                 "no launch lifecycle hook for this instance",
@@ -120,7 +120,7 @@ impl Agent {
     pub(crate) async fn park_in_warm_pool(&self, p: &Prepared, state: &str) -> Result<()> {
         if let Some(h) = self.launch_hook(p, "launch-warmed").await? {
             phase(Some(&self.store), "warm-pool-hook", async {
-                let r = lifecycle::complete_once(
+                let r = hook::complete_once(
                     &p.aws,
                     &self.store,
                     "launch-warmed",
@@ -136,9 +136,9 @@ impl Agent {
             .await?;
         }
         self.store.update(|s| s.outcome = Outcome::Warmed);
-        crate::notify::status(&format!("parked in the warm pool ({state})"));
+        crate::util::notify::status(&format!("parked in the warm pool ({state})"));
         loop {
-            tokio::time::sleep(crate::retry::jitter(p.config.drain.poll_interval)).await;
+            tokio::time::sleep(crate::util::retry::jitter(p.config.drain.poll_interval)).await;
             if let Ok(Some(s)) = self.imds.target_lifecycle_state().await
                 && s == "InService"
             {
@@ -162,7 +162,7 @@ impl Agent {
         };
         let tags = known.tags.clone().unwrap_or_default();
         let res = phase(Some(&self.store), "launch-hook", async {
-            match lifecycle::discover(
+            match hook::discover(
                 aws,
                 &self.config,
                 &tags,
@@ -172,7 +172,7 @@ impl Agent {
             .await?
             {
                 Some(h) => {
-                    let r = lifecycle::complete_once(
+                    let r = hook::complete_once(
                         aws,
                         &self.store,
                         "launch",

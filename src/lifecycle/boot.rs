@@ -2,18 +2,18 @@
 //! ecs.config on disk. `run` and `render` share this code path, so `render` shows exactly what
 //! `run` would write.
 
-use crate::agent_env::{self, AgentEnv};
-use crate::aws::{Aws, Fetched};
 use crate::config::Config;
+use crate::config::layers::{self, AgentEnv};
+use crate::config::tags::{self, TagInputs};
 use crate::ecs_config::{self, Rendered};
 use crate::error::{Error, Result};
-use crate::imds::{Identity, Imds};
-use crate::location::Location;
-use crate::paths::Paths;
-use crate::registry_auth::{self, RegistryAuth};
-use crate::retry::{self, Backoff, Poll, WaitError};
-use crate::state::{EcsConfigRecord, Instance, PhaseStatus, StateStore};
-use crate::tags::{self, TagInputs};
+use crate::sources::aws::{Aws, Fetched};
+use crate::sources::imds::{Identity, Imds};
+use crate::sources::location::Location;
+use crate::sources::registry_auth::{self, RegistryAuth};
+use crate::status::state::{EcsConfigRecord, Instance, PhaseStatus, StateStore};
+use crate::util::paths::Paths;
+use crate::util::retry::{self, Backoff, Poll, WaitError};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -124,7 +124,7 @@ pub async fn prepare(
     let config = &match tags
         .config
         .as_ref()
-        .filter(|_| agent_env::locks(config).allows("config"))
+        .filter(|_| layers::locks(config).allows("config"))
     {
         None => config.clone(),
         Some(raw) => {
@@ -135,7 +135,7 @@ pub async fn prepare(
             .await?
         }
     };
-    let auth_location = agent_env::resolve_registry_auth(config, &tags);
+    let auth_location = layers::resolve_registry_auth(config, &tags);
     let auth = phase(rec, "credentials", async {
         let Some(raw) = &auth_location else {
             return Ok((None, Some("no registry credentials configured".into())));
@@ -156,7 +156,7 @@ pub async fn prepare(
     .await?;
 
     let (env, rendered) = phase(rec, "ecs-config-render", async {
-        let env = agent_env::build(config, &tags, auth.as_ref())?;
+        let env = layers::build(config, &tags, auth.as_ref())?;
         let existing = std::fs::read_to_string(paths.ecs_config()).ok();
         let rendered = ecs_config::render(&env, existing.as_deref());
         let detail = format!("{} managed variables", env.vars.len());
@@ -283,7 +283,7 @@ async fn wait_for_tags(
             }),
             Some(Seen::Missing(missing)) => Err(Error::TagsMissing { missing, waited }),
             // No read answered in time: say so, rather than blame tags nobody could read.
-            None => Err(Error::Imds(crate::imds::ImdsFailure {
+            None => Err(Error::Imds(crate::sources::imds::ImdsFailure {
                 path: "/latest/meta-data/tags/instance".into(),
                 message: format!(
                     "no answer within the [tags] wait of {}s (required: {})",

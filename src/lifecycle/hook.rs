@@ -2,11 +2,11 @@
 //! heartbeat while waiting, and complete exactly once. AWS's "No active Lifecycle Action found"
 //! means the action already ended (completed before a restart, or timed out): that counts as done.
 
-use crate::aws::{self, Aws};
 use crate::config::Config;
+use crate::config::tags::TagInputs;
 use crate::error::{Error, Result};
-use crate::state::{HookRecord, StateStore};
-use crate::tags::TagInputs;
+use crate::sources::aws::{self, Aws};
+use crate::status::state::{HookRecord, StateStore};
 use std::time::Duration;
 use time::OffsetDateTime;
 

@@ -1,11 +1,11 @@
 //! Decides the ECS agent variables ecs-boot manages, from the baked config, the instance tags and
 //! the registry credentials. Pure: no I/O, so every rule here has a unit test.
 
-use crate::agent_vars::{self, Trust, VarError};
 use crate::config::Config;
-use crate::registry_auth::{RegistryAuth, Secret};
-use crate::tags::TagInputs;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::config::tags::TagInputs;
+pub use crate::ecs_config::AgentEnv;
+use crate::ecs_config::vars::{self, Trust, VarError};
+use crate::sources::registry_auth::{RegistryAuth, Secret};
 use thiserror::Error;
 
 /// Where a setting came from, which decides what it may set.
@@ -27,32 +27,16 @@ pub enum EnvError {
     Invalid { what: String, source: VarError },
 }
 
-/// The variables to write, plus which of them are secret (masked in `render`, never logged).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AgentEnv {
-    pub vars: BTreeMap<String, String>,
-    pub secret: BTreeSet<String>,
-}
-
-impl AgentEnv {
-    pub fn cluster(&self) -> &str {
-        self.vars
-            .get("ECS_CLUSTER")
-            .map(String::as_str)
-            .unwrap_or_default()
-    }
-}
-
 /// Checks that `name` may be set to `value` from `source`.
 pub fn check_setting(name: &str, value: &str, source: Source) -> Result<(), VarError> {
-    let var = agent_vars::lookup(name).ok_or_else(|| VarError::Unknown {
+    let var = vars::lookup(name).ok_or_else(|| VarError::Unknown {
         name: name.to_string(),
     })?;
     match (var.trust, source) {
         (Trust::Managed, _) => {
             return Err(VarError::Managed {
                 name: name.to_string(),
-                how: agent_vars::managed_how(name),
+                how: vars::managed_how(name),
             });
         }
         (Trust::Baked, Source::Tag) => {
@@ -62,7 +46,7 @@ pub fn check_setting(name: &str, value: &str, source: Source) -> Result<(), VarE
         }
         _ => {}
     }
-    agent_vars::check_value(var, value)
+    vars::check_value(var, value)
 }
 
 /// What a tag may override, given the baked `[ecs] locked` list.
@@ -165,7 +149,7 @@ pub fn build(
 
     // Final guard: whatever the path, no value may break out of its line.
     for (name, value) in &env.vars {
-        agent_vars::check_line_safe(name, value).map_err(|source| EnvError::Invalid {
+        vars::check_line_safe(name, value).map_err(|source| EnvError::Invalid {
             what: name.clone(),
             source,
         })?;
@@ -180,7 +164,7 @@ fn secret_value(s: Secret) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tags;
+    use crate::config::tags;
 
     fn tag_inputs(pairs: &[(&str, &str)]) -> TagInputs {
         tags::parse(

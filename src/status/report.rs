@@ -2,9 +2,9 @@
 //! machines. Reads only the state file, the ecs.config on disk and the local agent: it answers even
 //! when the daemon is down, and it never prints a secret (the state holds none).
 
-use crate::ecs_config::sha256_hex;
-use crate::paths::Paths;
-use crate::state::{Outcome, PhaseStatus, State};
+use crate::status::state::{Outcome, PhaseStatus, State};
+use crate::util::atomic_file::sha256_hex;
+use crate::util::paths::Paths;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -60,7 +60,10 @@ pub struct AgentView {
 }
 
 /// The report, with the local agent's own view of its registration.
-pub async fn collect_live(paths: &Paths, intro: &crate::ecs_agent::Introspection) -> Report {
+pub async fn collect_live(
+    paths: &Paths,
+    intro: &crate::sources::ecs_agent::Introspection,
+) -> Report {
     let mut report = collect(paths);
     if let Ok(m) = intro.metadata().await {
         let written = report
@@ -68,7 +71,7 @@ pub async fn collect_live(paths: &Paths, intro: &crate::ecs_agent::Introspection
             .as_ref()
             .and_then(|s| s.ecs_config.as_ref())
             .map(|c| c.cluster.clone());
-        let reported = crate::ecs_agent::cluster_name(&m.cluster).to_string();
+        let reported = crate::sources::ecs_agent::cluster_name(&m.cluster).to_string();
         if let Some(w) = written.filter(|w| *w != reported) {
             report.agent_drift = Some(format!(
                 "the ECS agent reports cluster {reported:?}, ecs.config says {w:?}: restart ecs after fixing ecs.config, or clear a stale /var/lib/ecs/data checkpoint"
@@ -358,7 +361,7 @@ fn push_journal(o: &mut String, journal: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{ErrorRecord, Phase};
+    use crate::status::state::{ErrorRecord, Phase};
 
     fn report(state: State, running: bool) -> Report {
         Report {

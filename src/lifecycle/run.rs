@@ -3,14 +3,14 @@
 //! (launch.rs: system containers and registration in parallel, the launch hook); then it watches
 //! for termination, drains, and completes the terminate hook.
 
-use crate::boot::{self, Known, Prepared, phase};
 use crate::config::Config;
-use crate::drain::{self, Drainer, Trigger};
-use crate::ecs_agent::Introspection;
 use crate::error::{Error, Result};
-use crate::imds::Imds;
-use crate::paths::Paths;
-use crate::state::{Outcome, PhaseStatus, StateStore};
+use crate::lifecycle::boot::{self, Known, Prepared, phase};
+use crate::lifecycle::drain::{self, Drainer, Trigger};
+use crate::sources::ecs_agent::Introspection;
+use crate::sources::imds::Imds;
+use crate::status::state::{Outcome, PhaseStatus, StateStore};
+use crate::util::paths::Paths;
 use std::time::Duration;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -94,7 +94,7 @@ impl Agent {
             r = self.boot(&mut known) => r,
             _ = signals.stop() => {
                 tracing::info!("stopped during boot");
-                crate::notify::stopping();
+                crate::util::notify::stopping();
                 return Ok(());
             }
         };
@@ -120,7 +120,7 @@ impl Agent {
         )
         .await?;
         boot::write(&prepared, &self.paths, &self.store).await?;
-        crate::notify::ready("ecs.config written; waiting for the ECS agent");
+        crate::util::notify::ready("ecs.config written; waiting for the ECS agent");
 
         if let Some(state) = self.imds.target_lifecycle_state().await.ok().flatten()
             && state.starts_with("Warmed:")
@@ -129,7 +129,7 @@ impl Agent {
         }
         self.launch(&prepared).await?;
         self.store.update(|s| s.outcome = Outcome::InService);
-        crate::notify::status("in service");
+        crate::util::notify::status("in service");
         Ok(prepared)
     }
 
@@ -179,12 +179,12 @@ impl Agent {
                     break;
                 }
                 Some(_) = hup.recv() => {
-                    crate::notify::reloading();
+                    crate::util::notify::reloading();
                     match self.reload().await {
                         Ok(p) => prepared = p,
                         Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
                     }
-                    crate::notify::ready("reloaded");
+                    crate::util::notify::ready("reloaded");
                 }
                 _ = term.recv() => {
                     self.stop_best_effort(&prepared).await;
@@ -192,7 +192,7 @@ impl Agent {
                 }
             }
         }
-        crate::notify::stopping();
+        crate::util::notify::stopping();
         tracing::info!("stopping");
         Ok(())
     }

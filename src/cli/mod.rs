@@ -1,8 +1,13 @@
-//! The command line: data, not control flow. Each subcommand is a struct with `run`.
+//! The agent's command line: data, not control flow. Each subcommand is a struct with `run`.
+//! Operator-only commands that span instances live in the `ecs-boot-fleet` binary instead.
+
+pub mod containers;
+pub mod ops;
+pub mod status;
 
 use crate::config::Config;
-use crate::paths::Paths;
-use crate::{boot, ecs_config, gate, version};
+use crate::util::paths::Paths;
+use crate::{ecs_config, lifecycle::boot, status::gate, util::version};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -28,18 +33,15 @@ pub enum Command {
     /// Validate a config file offline
     CheckConfig(CheckConfigArgs),
     /// Show phases, timings, results and errors of this instance's boot
-    Status(crate::status_cmd::StatusArgs),
+    Status(crate::cli::status::StatusArgs),
     /// Exit 0 only if this boot wrote a complete ecs.config (ExecStartPre of ecs.service)
     Gate,
     /// Ask the running agent to drain this instance now (as for a scale-in)
-    Drain(crate::ops::DrainArgs),
+    Drain(crate::cli::ops::DrainArgs),
     /// Complete or abandon this instance's lifecycle action by hand
-    Hook(crate::ops::HookArgs),
-    /// Operator tools that span instances
-    #[command(subcommand)]
-    Fleet(FleetCommand),
+    Hook(crate::cli::ops::HookArgs),
     /// Reconcile or stop the system containers ([[container]]) on their own
-    Containers(crate::containers::cli::ContainersArgs),
+    Containers(crate::cli::containers::ContainersArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }
@@ -49,12 +51,6 @@ pub struct RunArgs {
     /// Label value that marks system containers as this agent's (tests sharing one engine)
     #[arg(long, hide = true, default_value = crate::containers::DEFAULT_SCOPE)]
     pub container_scope: String,
-}
-
-#[derive(Subcommand)]
-pub enum FleetCommand {
-    /// Collect `ecs-boot status --json` from many instances over SSM Run Command
-    Status(crate::fleet::FleetArgs),
 }
 
 #[derive(Args)]
@@ -94,15 +90,18 @@ impl Cli {
         let config_path = self.config_path();
         match self.command {
             Command::Run(args) => {
-                let mut agent =
-                    crate::run::Agent::new(Config::load(&config_path)?, config_path, paths);
+                let mut agent = crate::lifecycle::run::Agent::new(
+                    Config::load(&config_path)?,
+                    config_path,
+                    paths,
+                );
                 agent.container_scope = args.container_scope;
                 agent.run().await?;
                 Ok(0)
             }
             Command::Render(args) => {
                 let config = Config::load(&config_path)?;
-                let imds = crate::imds::Imds::new(config.imds.timeout);
+                let imds = crate::sources::imds::Imds::new(config.imds.timeout);
                 let prepared =
                     boot::prepare(&config, &paths, &imds, None, &mut boot::Known::default())
                         .await?;
@@ -133,7 +132,7 @@ impl Cli {
             Command::Status(args) => {
                 // status must answer even when the config is broken: fall back to defaults.
                 let config = Config::load(&config_path).unwrap_or_default();
-                Ok(crate::status_cmd::run(args, &config, &paths).await)
+                Ok(crate::cli::status::run(args, &config, &paths).await)
             }
             Command::Gate => match gate::check(&paths) {
                 Ok(msg) => {
@@ -145,9 +144,8 @@ impl Cli {
                     Ok(1)
                 }
             },
-            Command::Drain(args) => crate::ops::drain(&paths, args).await,
-            Command::Hook(args) => crate::ops::hook(&Config::load(&config_path)?, args).await,
-            Command::Fleet(FleetCommand::Status(args)) => crate::fleet::run(args).await,
+            Command::Drain(args) => crate::cli::ops::drain(&paths, args).await,
+            Command::Hook(args) => crate::cli::ops::hook(&Config::load(&config_path)?, args).await,
             Command::Containers(args) => args.run(Config::load(&config_path)?).await,
             Command::Completions(args) => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -2,15 +2,15 @@
 //! rebalance recommendation), drain the instance's tasks, stop system containers last, then
 //! complete the terminate hook. Every step is recorded, so a restart mid-drain resumes.
 
-use crate::aws::{self, Aws};
 use crate::config::Config;
-use crate::ecs_agent::Introspection;
+use crate::config::tags::TagInputs;
 use crate::error::{Error, Result};
-use crate::imds::Imds;
-use crate::lifecycle::{self, Heartbeats, Transition};
-use crate::retry::{Backoff, jitter};
-use crate::state::{DrainRecord, Outcome, StateStore};
-use crate::tags::TagInputs;
+use crate::lifecycle::hook::{self, Heartbeats, Transition};
+use crate::sources::aws::{self, Aws};
+use crate::sources::ecs_agent::Introspection;
+use crate::sources::imds::Imds;
+use crate::status::state::{DrainRecord, Outcome, StateStore};
+use crate::util::retry::{Backoff, jitter};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -119,12 +119,12 @@ impl Drainer<'_> {
                 .clone()
         });
         tracing::info!(trigger = %record.trigger, "drain started");
-        crate::notify::status(&format!("draining ({})", record.trigger));
+        crate::util::notify::status(&format!("draining ({})", record.trigger));
 
         let hook = if self.store.snapshot().hook_done("terminate").is_some() {
             None
         } else {
-            lifecycle::discover(
+            hook::discover(
                 self.aws,
                 self.config,
                 self.tags,
@@ -186,7 +186,7 @@ impl Drainer<'_> {
                 };
                 let sent = beats.as_ref().map(Heartbeats::sent).unwrap_or(0);
                 drop(beats);
-                lifecycle::complete_once(
+                hook::complete_once(
                     self.aws,
                     self.store,
                     "terminate",
@@ -198,17 +198,15 @@ impl Drainer<'_> {
                 )
                 .await?;
             }
-            None if self.store.snapshot().hook_done("terminate").is_none() => {
-                lifecycle::record_skipped(
-                    self.store,
-                    "terminate",
-                    "no terminate lifecycle hook for this instance",
-                )
-            }
+            None if self.store.snapshot().hook_done("terminate").is_none() => hook::record_skipped(
+                self.store,
+                "terminate",
+                "no terminate lifecycle hook for this instance",
+            ),
             None => {}
         }
         self.store.update(|s| s.outcome = Outcome::Terminated);
-        crate::notify::status("drained; terminate hook completed");
+        crate::util::notify::status("drained; terminate hook completed");
         Ok(())
     }
 

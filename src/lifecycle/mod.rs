@@ -1,0 +1,8 @@
+//! The life of an instance: boot (config phase), launch (containers, registration, launch hook),
+//! in service (watching for termination), drain, terminate hook. `run` drives it.
+
+pub mod boot;
+pub mod drain;
+pub mod hook;
+pub mod launch;
+pub mod run;

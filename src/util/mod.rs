@@ -1,0 +1,10 @@
+//! Small shared pieces with no knowledge of ECS: host paths under `--root`, the atomic file writer,
+//! bounded retries, logging set-up, systemd notification, proxy environment, version string.
+
+pub mod atomic_file;
+pub mod logging;
+pub mod notify;
+pub mod paths;
+pub mod proxy;
+pub mod retry;
+pub mod version;
