@@ -38,6 +38,8 @@ pub enum Error {
         kind: &'static str,
     },
     #[error(transparent)]
+    Trust(#[from] crate::config::trust::TrustError),
+    #[error(transparent)]
     Auth(#[from] crate::sources::registry_auth::AuthError),
     #[error(transparent)]
     Write(#[from] crate::ecs_config::WriteError),
@@ -66,6 +68,7 @@ impl Error {
             Error::Env(crate::config::layers::EnvError::NoCluster) => "set the ecs-boot:cluster tag on the ASG (propagate_at_launch) or [ecs] cluster in /etc/ecs-boot/config.toml".into(),
             Error::Env(_) => "fix the named tag or [ecs.settings] key; tags may only set placement and tuning variables (see the README's tag contract)".into(),
             Error::Location { .. } => "use s3://bucket/key or ssm:/parameter/name".into(),
+            Error::Trust(_) => "point the tag at a location under the allowed prefixes, or add the prefix to [trust] in /etc/ecs-boot/config.toml or a config.d file (user data); see the README's trust rules".into(),
             Error::Fetch { .. } => "check the object exists and the instance role may read it (s3:GetObject, or ssm:GetParameter plus kms:Decrypt)".into(),
             Error::NotSecure { .. } => "recreate the parameter with --type SecureString".into(),
             Error::Auth(_) => "fix the credentials object: Docker config.json ({\"auths\":{...}}), dockercfg, or {\"username\",\"password\",\"registry\"}".into(),

@@ -54,7 +54,13 @@ def imds(moto_server):
 
 
 @pytest.fixture
-def make_world(moto, imds):
+def worlds():
+    """Every world a test built: the harness's trusted config.d drop-in opens their locations."""
+    return []
+
+
+@pytest.fixture
+def make_world(moto, imds, worlds):
     """make_world(**kwargs) -> World; kwargs as harness.world.build_world. The first world
     built is mirrored into `imds` (pass mirror=False to skip) and its target-lifecycle-state
     follows the harness lifecycle changes."""
@@ -63,6 +69,7 @@ def make_world(moto, imds):
     def make(mirror: bool | None = None, **kwargs):
         mirror = not mirrored if mirror is None else mirror
         world = build_world(moto.url, imds if mirror else None, **kwargs)
+        worlds.append(world)
         if mirror:
             follow_lifecycle(imds, world.instance_id)
             mirrored.append(world)
@@ -116,7 +123,7 @@ def fake_agent(moto, imds, tmp_path):
 
 
 @pytest.fixture
-def ecs_boot(moto, imds, tmp_path):
+def ecs_boot(moto, imds, tmp_path, worlds):
     """EcsBoot: .run(*args, timeout=, env=), .spawn(*args), .write_config(text), .root."""
     binary = Path(os.environ.get("ECS_BOOT_BIN") or REPO_ROOT / "target/debug/ecs-boot")
     if not binary.is_file():
@@ -125,5 +132,6 @@ def ecs_boot(moto, imds, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     runner = EcsBoot(binary.resolve(), tmp_path, base_env(moto.url, imds.url, home))
+    runner.trusted_worlds = worlds
     yield runner
     runner.close()

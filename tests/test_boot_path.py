@@ -37,6 +37,13 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+@pytest.fixture(autouse=True)
+def trusted_locations(ecs_boot):
+    """The trusted config.d opens the locations these tests store credentials in to tags."""
+    ecs_boot.extra_trust = {"registry_auth_prefixes": ["s3://creds-bucket/", "ssm:/prod/"]}
+
+
+
 def put_s3(moto, bucket: str, key: str, body: str | bytes) -> str:
     s3 = moto.client("s3")
     try:

@@ -46,7 +46,7 @@ def test_fragment_cannot_grant_what_tags_cannot(moto, fragment_world, ecs_boot):
     assert out.returncode == 1
     assert "ECS_ENABLE_TASK_IAM_ROLE" in out.stderr and location in out.stderr
     put(moto, fragment_world, FRAGMENT_KEY, '[ecs]\nlocked = []\n')
-    assert "only the baked config may lock" in ecs_boot.run("render").stderr
+    assert "ecs.locked: not open to fragments" in ecs_boot.run("render").stderr
 
 
 def test_locked_config_tag_is_ignored(moto, fragment_world, ecs_boot):

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "sim"))
 
 from harness.imds import FakeImds  # noqa: E402
 from harness.procs import http_json  # noqa: E402
-from harness.world import build_world, follow_lifecycle  # noqa: E402
+from harness.world import build_world, follow_lifecycle, trust_dropin  # noqa: E402
 from instance import (  # noqa: E402
     REPO_ROOT, SIM_DIR, SYSTEM_CONTAINER_LABEL, Instance, docker, engine_reachable, port_open,
     wait_for, write_env_file)
@@ -72,10 +72,14 @@ def container_instances(moto, cluster: str) -> list[dict]:
                                             containerInstances=arns)["containerInstances"]
 
 
-def boot(name: str, moto_url: str, imds_url: str, tmp: Path, image: str,
+def boot(name: str, moto_url: str, imds_url: str, tmp: Path, image: str, world,
          extra_env: dict | None = None) -> Instance:
+    """Boot with the world's trusted settings in config.d, as the launch template's user data
+    would write them (its allowlisted credential and fragment locations)."""
     env_file = write_env_file(tmp / f"{name}.env", moto_url, imds_url, extra_env)
-    return Instance.boot(name, env_file, image)
+    user_data = tmp / f"{name}-user-data.toml"
+    user_data.write_text(trust_dropin([world]))
+    return Instance.boot(name, env_file, image, user_data)
 
 
 def systemd_seconds(text: str) -> float:
@@ -106,7 +110,7 @@ def booted(sim_image, moto_server, tmp_path_factory):
     world = build_world(moto_server.url, imds, name="sim")
     follow_lifecycle(imds, world.instance_id)
     instance = boot("ecs-boot-sim-e2e", moto_server.url, imds.url,
-                    tmp_path_factory.mktemp("sim"), sim_image)
+                    tmp_path_factory.mktemp("sim"), sim_image, world)
     try:
         wait_for(lambda: instance.outcome() == "in_service", BOOT_TIMEOUT,
                  "ecs-boot status outcome in_service")
@@ -237,7 +241,7 @@ def test_kill_mid_boot_restarts_and_converges_with_one_completion(sim_image, mot
                                                                   make_world, tmp_path):
     world = make_world(name="crash")
     # The agent takes 8 s to register: ecs-boot is READY and waiting on the launch hook.
-    instance = boot("ecs-boot-sim-crash", moto.url, imds.url, tmp_path, sim_image,
+    instance = boot("ecs-boot-sim-crash", moto.url, imds.url, tmp_path, sim_image, world,
                     {"FAKE_ECS_REGISTER_DELAY": "8"})
     try:
         wait_for(lambda: instance.active_state("ecs") == "active", BOOT_TIMEOUT,
@@ -277,7 +281,7 @@ def test_no_cluster_tag_keeps_ecs_service_from_ever_running(sim_image, moto, imd
                                                             tmp_path):
     world = make_world(name="nocluster", tags={"ecs-boot:cluster": None})
     assert "ecs-boot:cluster" not in world.tags
-    instance = boot("ecs-boot-sim-nocluster", moto.url, imds.url, tmp_path, sim_image)
+    instance = boot("ecs-boot-sim-nocluster", moto.url, imds.url, tmp_path, sim_image, world)
     try:
         # [tags] wait is 10 s in tests/sim/config.toml; then the boot fails. systemd restarts
         # ecs-boot (Restart=on-failure), so catch one failed run's status in a single snapshot.

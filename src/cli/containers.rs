@@ -62,8 +62,13 @@ impl ReconcileArgs {
             .or_else(|| config.ecs.registry_auth.clone());
         let auth = match &location {
             Some(raw) => Some(
-                crate::lifecycle::boot::fetch_registry_auth(&aws, raw, "--registry-auth".into())
-                    .await?,
+                crate::lifecycle::boot::fetch_registry_auth(
+                    &aws,
+                    raw,
+                    "--registry-auth".into(),
+                    None,
+                )
+                .await?,
             ),
             None => None,
         };

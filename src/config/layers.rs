@@ -27,6 +27,27 @@ pub enum EnvError {
     Invalid { what: String, source: VarError },
 }
 
+/// Checks an `[ecs] extra_settings` entry: any variable name (the agent may know more than
+/// ecs-boot), type-checked where ecs-boot knows the variable, never one ecs-boot writes itself.
+pub fn check_extra_setting(name: &str, value: &str) -> Result<(), VarError> {
+    let name_ok = name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !name_ok {
+        return Err(VarError::BadValue {
+            name: name.chars().take(64).collect(),
+            expected: "a variable name of A-Z, 0-9 and _",
+            problem: "not a variable name".into(),
+        });
+    }
+    match vars::lookup(name) {
+        Some(_) => check_setting(name, value, Source::Baked),
+        None => vars::check_line_safe(name, value),
+    }
+}
+
 /// Checks that `name` may be set to `value` from `source`.
 pub fn check_setting(name: &str, value: &str, source: Source) -> Result<(), VarError> {
     let var = vars::lookup(name).ok_or_else(|| VarError::Unknown {
@@ -114,6 +135,9 @@ pub fn build(
         settings.insert(name.clone(), value.clone());
     }
 
+    // The trusted layers' escape hatch (checked at load): an administrator's value wins over a tag.
+    settings.extend(config.ecs.extra_settings.clone());
+
     // System containers' memory is reserved from ECS on top of whatever the settings reserve.
     let containers = config.system_container_memory_mib();
     if containers > 0 {
@@ -127,6 +151,9 @@ pub fn build(
         );
     }
     env.vars.extend(settings);
+    for (name, value) in crate::util::proxy::agent_proxy_vars(&config.proxy) {
+        env.vars.insert(name.to_string(), value);
+    }
 
     let mut attributes = config.ecs.attributes.clone();
     if locks.allows("attributes") {

@@ -1,16 +1,23 @@
-//! `/etc/ecs-boot/config.toml`: the baked configuration. Unknown keys are errors (a typo must not
-//! silently drop a setting), and every error names the key and the file.
+//! `/etc/ecs-boot/config.toml`: the baked configuration, with the trusted drop-ins of
+//! `config.d/` merged over it (see `files`). Unknown keys are errors (a typo must not silently drop
+//! a setting), and every error names the key and the file.
 
 mod container;
 mod duration;
+pub mod files;
 mod fragment;
 pub mod layers;
+pub mod schema;
 pub mod tags;
+pub mod trust;
+
+pub use trust::TrustSection;
 
 #[cfg(test)]
 pub use container::test_spec;
 pub use container::{ContainerSpec, PullPolicy};
 
+use crate::sources::imds::Identity;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,11 +51,19 @@ pub struct Config {
     pub lifecycle: LifecycleSection,
     pub drain: DrainSection,
     pub docker: DockerSection,
+    pub trust: TrustSection,
+    pub proxy: ProxySection,
     #[serde(rename = "container")]
     pub containers: Vec<ContainerSpec>,
-    /// The document this config was read from, so a fragment can be merged over it.
+    /// The trusted layers merged (placeholders substituted), so a fragment can be merged over it.
     #[serde(skip)]
     pub raw: toml::Table,
+    /// The trusted layers as read, kept to substitute the identity once it is known.
+    #[serde(skip)]
+    pub layers: Vec<files::Layer>,
+    /// Where the effective config came from, for errors and status (`a.toml + config.d/10.toml`).
+    #[serde(skip)]
+    pub origin: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -64,6 +79,22 @@ pub struct EcsSection {
     /// Names tags may not override: agent variables, or `cluster`, `registry-auth`, `config`,
     /// `attributes`.
     pub locked: Vec<String>,
+    /// Any agent variable, including ones ecs-boot does not know yet (checked by type where it
+    /// knows it). Trusted layers only: never from a tag or fragment.
+    pub extra_settings: BTreeMap<String, String>,
+}
+
+/// Proxies for the ECS agent (ecs.config) and Docker (a docker.service environment file). IMDS,
+/// the task metadata endpoint and the ECS agent's local endpoints always bypass them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySection {
+    /// `http://host:port` for plain HTTP (HTTP_PROXY).
+    pub http_proxy: Option<String>,
+    /// `http://host:port` for HTTPS (HTTPS_PROXY): ECS, ECR, S3, registries.
+    pub https_proxy: Option<String>,
+    /// Hosts that bypass the proxy, besides the local endpoints ecs-boot always adds.
+    pub no_proxy: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,25 +254,53 @@ impl Default for DockerSection {
 pub const LOCKABLE_KEYS: &[&str] = &["cluster", "registry-auth", "config", "attributes"];
 
 impl Config {
-    /// Reads `path`; a missing file means defaults (a stock AMI needs no config at all).
+    /// Reads the baked file at `path` (missing = defaults) and the `config.d/` drop-ins beside it,
+    /// with stand-ins for the identity placeholders until `with_identity` replaces them.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, &path.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        Config::from_layers(files::read_layers(path)?, None)
     }
 
+    /// One file's text only (`check-config FILE`, tests): no drop-ins.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let parse_error = |e: toml::de::Error| ConfigError::Parse {
-            origin: origin.to_string(),
-            message: one_line(&e.to_string()),
+        let table = parse_table(text, origin, false)?;
+        Config::from_layers(
+            vec![files::Layer {
+                origin: origin.to_string(),
+                table,
+            }],
+            None,
+        )
+    }
+
+    /// The same layers with the identity document's values in the placeholders.
+    pub fn with_identity(&self, identity: &Identity) -> Result<Config, ConfigError> {
+        Config::from_layers(self.layers.clone(), Some(identity))
+    }
+
+    fn from_layers(
+        layers: Vec<files::Layer>,
+        identity: Option<&Identity>,
+    ) -> Result<Config, ConfigError> {
+        let mut merged = toml::Table::new();
+        for layer in &layers {
+            let mut table = layer.table.clone();
+            files::substitute(&mut table, identity, &layer.origin)?;
+            // Each layer must be valid on its own, so an error names the file that has it.
+            Config::from_table(table.clone(), &layer.origin)?;
+            fragment::merge_tables(&mut merged, table);
+        }
+        let origin = match layers.len() {
+            0 => "defaults".to_string(),
+            _ => layers
+                .iter()
+                .map(|l| l.origin.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
         };
-        let raw: toml::Table = toml::from_str(text).map_err(parse_error)?;
-        Config::from_table(raw, origin)
+        let mut config = Config::from_table(merged, &origin)?;
+        config.layers = layers;
+        config.origin = origin;
+        Ok(config)
     }
 
     pub fn from_table(raw: toml::Table, origin: &str) -> Result<Config, ConfigError> {
@@ -250,9 +309,11 @@ impl Config {
                 .try_into()
                 .map_err(|e: toml::de::Error| ConfigError::Parse {
                     origin: origin.to_string(),
+                    // From a table, not text: no source excerpt, and the key path is included.
                     message: one_line(&e.to_string()),
                 })?;
         config.raw = raw;
+        config.origin = origin.to_string();
         config.validate(origin)?;
         Ok(config)
     }
@@ -293,6 +354,33 @@ impl Config {
                 ));
             }
         }
+        for (name, value) in &self.ecs.extra_settings {
+            layers::check_extra_setting(name, value)
+                .map_err(|e| invalid(format!("ecs.extra_settings.{name}"), e.to_string()))?;
+        }
+        for (list, prefixes) in [
+            ("fragment_prefixes", &self.trust.fragment_prefixes),
+            ("registry_auth_prefixes", &self.trust.registry_auth_prefixes),
+        ] {
+            for p in prefixes {
+                trust::check_prefix(p).map_err(|e| invalid(format!("trust.{list}"), e))?;
+            }
+        }
+        for key in &self.trust.fragment_keys {
+            trust::check_fragment_key(key).map_err(|e| invalid("trust.fragment_keys".into(), e))?;
+        }
+        for (key, url) in [
+            ("proxy.http_proxy", &self.proxy.http_proxy),
+            ("proxy.https_proxy", &self.proxy.https_proxy),
+        ] {
+            if let Some(url) = url {
+                crate::util::proxy::check_proxy_url(url).map_err(|e| invalid(key.into(), e))?;
+            }
+        }
+        for host in &self.proxy.no_proxy {
+            crate::util::proxy::check_no_proxy_host(host)
+                .map_err(|e| invalid("proxy.no_proxy".into(), e))?;
+        }
         if !self.ecs_agent.introspection_url.starts_with("http://") {
             return Err(invalid(
                 "ecs_agent.introspection_url".into(),
@@ -319,7 +407,43 @@ impl Config {
     }
 }
 
-/// toml's messages span several lines with a source excerpt; keep them to one journald line.
+/// Parses TOML text from `origin`. A local file's error gives toml's message without its source
+/// excerpt; a fetched one (`fetched`) gives only the line, column and kind of problem: its
+/// content may be a secret someone pointed a tag at, and an error must never carry it.
+pub fn parse_table(text: &str, origin: &str, fetched: bool) -> Result<toml::Table, ConfigError> {
+    toml::from_str::<toml::Table>(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|span| {
+                let (line, column) = line_column(text, span.start);
+                format!("line {line}, column {column}: ")
+            })
+            .unwrap_or_default();
+        let message = if fetched {
+            format!("{at}not valid TOML")
+        } else {
+            format!("{at}{}", one_line(e.message()))
+        };
+        ConfigError::Parse {
+            origin: origin.to_string(),
+            message,
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+pub fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// toml's messages may span several lines; keep them to one journald line.
 fn one_line(s: &str) -> String {
     s.lines()
         .map(str::trim)

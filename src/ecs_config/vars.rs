@@ -57,6 +57,10 @@ pub const VARS: &[Var] = &[
         Managed,
     ),
     var("ECS_ENGINE_AUTH_DATA", Text, Managed),
+    // Proxies for ecs-init and the agent, from `[proxy]` with the local endpoints kept direct.
+    var("HTTP_PROXY", Text, Managed),
+    var("HTTPS_PROXY", Text, Managed),
+    var("NO_PROXY", Text, Managed),
     // Placement and tuning.
     var("ECS_CONTAINER_STOP_TIMEOUT", Duration, Tag),
     var("ECS_CONTAINER_START_TIMEOUT", Duration, Tag),
@@ -167,6 +171,7 @@ pub fn managed_how(name: &str) -> &'static str {
     match name {
         "ECS_CLUSTER" => "from the ecs-boot:cluster tag or [ecs] cluster",
         "ECS_INSTANCE_ATTRIBUTES" => "from ecs-boot:attribute:* tags or [ecs] attributes",
+        "HTTP_PROXY" | "HTTPS_PROXY" | "NO_PROXY" => "from [proxy] in the trusted config",
         _ => "from the registry credentials (ecs-boot:registry-auth or [ecs] registry_auth)",
     }
 }
@@ -369,7 +374,9 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), VARS.len());
-        assert!(VARS.iter().all(|v| v.name.starts_with("ECS_")
-            && v.name.chars().all(|c| c.is_ascii_uppercase() || c == '_')));
+        assert!(VARS.iter().all(
+            |v| (v.name.starts_with("ECS_") || v.name.ends_with("_PROXY"))
+                && v.name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        ));
     }
 }

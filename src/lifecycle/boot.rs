@@ -78,15 +78,18 @@ pub async fn prepare(
         // on an earlier run's marker (a restarted ecs-boot that fails now must fail closed).
         let _ = std::fs::remove_file(paths.ready_marker());
     }
-    let identity = phase(rec, "identity", async {
+    let (identity, trusted) = phase(rec, "identity", async {
         let id = imds.identity().await?;
+        // The trusted layers' ${region}, ${account_id} and ${instance_id} become real values.
+        let trusted = config.with_identity(&id)?;
         let detail = format!(
             "{} {} {}",
             id.instance_id, id.availability_zone, id.instance_type
         );
-        Ok((id, Some(detail)))
+        Ok(((id, trusted), Some(detail)))
     })
     .await?;
+    let config = &trusted;
     if let Some(s) = rec {
         s.update(|st| {
             st.instance = Some(Instance {
@@ -130,7 +133,10 @@ pub async fn prepare(
         Some(raw) => {
             phase(rec, "config-fragment", async {
                 let merged = fetch_fragment(&aws, config, raw).await?;
-                Ok((merged, Some(format!("merged {raw} over the baked config"))))
+                Ok((
+                    merged,
+                    Some(format!("merged {raw} over the trusted config")),
+                ))
             })
             .await?
         }
@@ -140,12 +146,20 @@ pub async fn prepare(
         let Some(raw) = &auth_location else {
             return Ok((None, Some("no registry credentials configured".into())));
         };
-        let key = if tags.registry_auth.as_deref() == Some(raw.as_str()) {
-            format!("tag {}", tags::REGISTRY_AUTH)
+        // A location from a tag, or from a fragment a tag chose, must lie under an allowed
+        // prefix; the trusted layers' own `[ecs] registry_auth` is trusted as it is.
+        let (key, fenced) = if tags.registry_auth.as_deref() == Some(raw.as_str()) {
+            (format!("tag {}", tags::REGISTRY_AUTH), true)
+        } else if trusted.ecs.registry_auth.as_deref() != Some(raw.as_str()) {
+            (
+                "[ecs] registry_auth from the config fragment".to_string(),
+                true,
+            )
         } else {
-            "[ecs] registry_auth".to_string()
+            ("[ecs] registry_auth".to_string(), false)
         };
-        let auth = fetch_registry_auth(&aws, raw, key).await?;
+        let fence = fenced.then_some(config.trust.registry_auth_prefixes.as_slice());
+        let auth = fetch_registry_auth(&aws, raw, key, fence).await?;
         let n = auth.logins.len();
         let detail = format!(
             "{n} {} from {raw}",
@@ -296,14 +310,22 @@ async fn wait_for_tags(
     }
 }
 
-/// Parses `raw` (named `key` in errors) and fetches what it points to, at most 64 KiB.
+/// Parses `raw` (named `key` in errors), checks it against the allowed prefixes when `fence`
+/// is given (before any request is made), and fetches what it points to, at most 64 KiB.
 async fn fetch_location(
     aws: &Aws,
     raw: &str,
     key: String,
     what: &'static str,
+    fence: Option<(&[String], &'static str)>,
 ) -> Result<(Location, Fetched)> {
-    let location = Location::parse(raw).map_err(|source| Error::Location { key, source })?;
+    let location = Location::parse(raw).map_err(|source| Error::Location {
+        key: key.clone(),
+        source,
+    })?;
+    if let Some((prefixes, list)) = fence {
+        crate::config::trust::check_location(&key, &location, prefixes, what, list)?;
+    }
     let fetched = aws
         .fetch(&location, registry_auth::MAX_BYTES)
         .await
@@ -311,18 +333,29 @@ async fn fetch_location(
     Ok((location, fetched))
 }
 
-/// The fragment a tag names, merged over the baked config (which decides what it may change).
+/// The fragment a tag names, merged over the trusted config (which decides what it may change).
 async fn fetch_fragment(aws: &Aws, baked: &Config, raw: &str) -> Result<Config> {
     let key = format!("tag {}", tags::CONFIG);
-    let (location, fetched) = fetch_location(aws, raw, key, "the config fragment").await?;
+    let fence = Some((
+        baked.trust.fragment_prefixes.as_slice(),
+        "fragment_prefixes",
+    ));
+    let (location, fetched) = fetch_location(aws, raw, key, "the config fragment", fence).await?;
     let text = String::from_utf8(fetched.bytes)
         .map_err(|_| Error::Other(format!("config fragment {location} is not UTF-8 text")))?;
     Ok(baked.merge_fragment(&text, &location.to_string())?)
 }
 
 /// Registry credentials at `raw` (named `key` in errors); an SSM parameter must be a SecureString.
-pub async fn fetch_registry_auth(aws: &Aws, raw: &str, key: String) -> Result<RegistryAuth> {
-    let (location, fetched) = fetch_location(aws, raw, key, "registry credentials").await?;
+/// `fence`: the allowed prefixes, when the location came from the untrusted channel.
+pub async fn fetch_registry_auth(
+    aws: &Aws,
+    raw: &str,
+    key: String,
+    fence: Option<&[String]>,
+) -> Result<RegistryAuth> {
+    let fence = fence.map(|p| (p, "registry_auth_prefixes"));
+    let (location, fetched) = fetch_location(aws, raw, key, "registry credentials", fence).await?;
     if matches!(location, Location::Ssm { .. }) && !fetched.secure {
         return Err(Error::NotSecure {
             location: location.to_string(),

@@ -29,6 +29,9 @@ pub struct ImdsFailure {
 pub struct Identity {
     pub instance_id: String,
     pub region: String,
+    /// For `${account_id}` in the trusted config layers.
+    #[serde(default)]
+    pub account_id: String,
     #[serde(default)]
     pub availability_zone: String,
     #[serde(default)]
@@ -183,18 +186,50 @@ const SPOT_PATH: &str = "/latest/meta-data/spot/instance-action";
 
 /// The identity document IMDS answered; the error names the path.
 pub fn parse_identity(doc: &str) -> Result<Identity, ImdsFailure> {
-    serde_json::from_str(doc).map_err(|e| ImdsFailure {
+    let fail = |message: String| ImdsFailure {
         path: IDENTITY_PATH.into(),
-        message: format!("not an identity document: {e}"),
+        message,
         status: None,
-    })
+    };
+    let id: Identity = serde_json::from_str(doc)
+        .map_err(|e| fail(format!("not an identity document ({})", json_problem(&e))))?;
+    // These values are substituted into the trusted config layers: hold them to their shapes.
+    let shaped = |v: &str, max: usize, ok: fn(char) -> bool| {
+        !v.is_empty() && v.len() <= max && v.chars().all(ok)
+    };
+    if !shaped(&id.instance_id, 32, |c| {
+        c.is_ascii_alphanumeric() || c == '-'
+    }) || !id.instance_id.starts_with("i-")
+    {
+        return Err(fail("instanceId is not an instance id".into()));
+    }
+    if !shaped(&id.region, 32, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    }) {
+        return Err(fail("region is not a region name".into()));
+    }
+    if !id.account_id.is_empty() && !shaped(&id.account_id, 12, |c| c.is_ascii_digit()) {
+        return Err(fail("accountId is not an account id".into()));
+    }
+    Ok(id)
+}
+
+/// serde_json's message without the values it may quote: the kind of problem and where.
+pub fn json_problem(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "unexpected fields or types",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!("{kind} at line {}, column {}", e.line(), e.column())
 }
 
 /// The spot instance action IMDS answered; the error names the path.
 pub fn parse_spot_action(body: &str) -> Result<SpotAction, ImdsFailure> {
     serde_json::from_str(body).map_err(|e| ImdsFailure {
         path: SPOT_PATH.into(),
-        message: format!("not a spot instance action: {e}"),
+        message: format!("not a spot instance action ({})", json_problem(&e)),
         status: None,
     })
 }

@@ -26,6 +26,35 @@ impl Location {
         if s.chars().any(|c| c.is_control() || c == ' ') {
             return Err(err("contains spaces or control characters"));
         }
+        // Allowlists compare locations as strings: refuse every spelling that could name one
+        // object two ways or climb out of a prefix before it is matched.
+        if s.contains('%') {
+            return Err(err("percent-escapes are not allowed"));
+        }
+        if s.contains('\\') || s.contains('?') || s.contains('#') {
+            return Err(err("'\\', '?' and '#' are not allowed"));
+        }
+        let path = s
+            .strip_prefix("s3://")
+            .or_else(|| s.strip_prefix("ssm:"))
+            .unwrap_or(s);
+        if path.contains("arn:") {
+            return Err(err(
+                "ARNs are not allowed: name the bucket or parameter in this account",
+            ));
+        }
+        let mut segments = path.split('/');
+        if path.starts_with('/') {
+            segments.next(); // an SSM path's leading slash
+        }
+        for seg in segments {
+            if seg.is_empty() {
+                return Err(err("empty path segment ('//' or a trailing '/')"));
+            }
+            if seg == "." || seg == ".." {
+                return Err(err("'.' and '..' segments are not allowed"));
+            }
+        }
         if let Some(rest) = s.strip_prefix("s3://") {
             let (bucket, key) = rest
                 .split_once('/')
@@ -110,6 +139,16 @@ mod tests {
             "ssm:",
             "ssm:/a b",
             "s3://b/k\nECS_X=1",
+            "s3://bucket/a/../b",
+            "s3://bucket/a//b",
+            "s3://bucket/a/%2e%2e/b",
+            "s3://bucket/a/./b",
+            "ssm:/a/../b",
+            "ssm://a",
+            "ssm:/a/",
+            "ssm:arn:aws:ssm:us-east-1:111122223333:parameter/x",
+            "s3://bucket/arn:aws:s3:::x",
+            "s3://bucket/a?versionId=1",
         ] {
             assert!(Location::parse(bad).is_err(), "{bad:?}");
         }

@@ -46,6 +46,57 @@ fn imds_override_host() -> Option<String> {
     Some(host.to_string())
 }
 
+/// Checks a proxy URL from the trusted config: `http://host:port` (or https), one line.
+pub fn check_proxy_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty()
+        || url.len() > 2048
+        || url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == ',')
+    {
+        return Err("must be one URL such as http://proxy.internal:3128".into());
+    }
+    Ok(())
+}
+
+/// Checks one NO_PROXY entry: a host, domain, address or CIDR, without separators.
+pub fn check_no_proxy_host(host: &str) -> Result<(), String> {
+    if host.is_empty()
+        || host.len() > 253
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:/[]*".contains(c))
+    {
+        return Err(format!(
+            "{:?} is not a host, domain, address or CIDR",
+            host.chars().take(64).collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
+/// The proxy variables for the ECS agent (ecs.config) and Docker: the local endpoints always
+/// bypass the proxy — IMDS, the task metadata and credentials endpoint, the Docker socket.
+pub fn agent_proxy_vars(proxy: &crate::config::ProxySection) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(p) = &proxy.http_proxy {
+        out.push(("HTTP_PROXY", p.clone()));
+    }
+    if let Some(p) = &proxy.https_proxy {
+        out.push(("HTTPS_PROXY", p.clone()));
+    }
+    if !out.is_empty() {
+        let mut extra = proxy.no_proxy.clone();
+        extra.push("/var/run/docker.sock".into());
+        out.push(("NO_PROXY", merged_no_proxy(None, &extra)));
+    }
+    out
+}
+
 /// Makes local endpoints bypass any configured proxy. Call before any thread starts: it edits the
 /// process environment.
 pub fn keep_local_endpoints_direct() {

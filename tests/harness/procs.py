@@ -141,6 +141,11 @@ class EcsBoot:
         self.env = env
         self.config_path: Path | None = None
         self._spawned: list[subprocess.Popen] = []
+        # Worlds whose locations the trusted config.d drop-in opens to tags (the harness plays
+        # the administrator's user data); a test about the allowlist itself sets this to None.
+        self.trusted_worlds: list | None = []
+        # More [trust] prefixes for tests that store objects outside a world's locations.
+        self.extra_trust: dict[str, list[str]] = {}
 
     @property
     def ecs_config(self) -> Path:
@@ -157,7 +162,24 @@ class EcsBoot:
         self.config_path.write_text(toml_text)
         return self.config_path
 
+    @property
+    def config_d(self) -> Path:
+        """config.d beside the config file in use: --config's, else the baked path's."""
+        base = self.config_path.parent if self.config_path else self.root / "etc/ecs-boot"
+        return base / "config.d"
+
+    def _write_trust(self) -> None:
+        from harness.world import trust_dropin
+        path = self.config_d / "05-harness-trust.toml"
+        if self.trusted_worlds is None:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(trust_dropin(self.trusted_worlds, self.extra_trust))
+
     def argv(self, *args: str) -> list[str]:
+        if self.host_args:
+            self._write_trust()
         argv = [str(self.binary)]
         if self.host_args:
             argv += ["--root", str(self.root)]

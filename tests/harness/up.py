@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # make `harness
 
 from harness.imds import FakeImds  # noqa: E402
 from harness.moto_ext import REGION, MotoServer  # noqa: E402
-from harness.world import build_world, follow_lifecycle  # noqa: E402
+from harness.world import build_world, follow_lifecycle, trust_dropin  # noqa: E402
 
 
 def parse_args(argv):
@@ -70,6 +70,8 @@ def main(argv=None) -> int:
                             tags=tags)
         follow_lifecycle(imds, world.instance_id)
         (args.dir / "world.json").write_text(world.to_json() + "\n")
+        # The trusted settings a launch template's user data would write into config.d.
+        (args.dir / "user-data.toml").write_text(trust_dropin([world]))
 
     write_env(args.dir / "env", {
         "AWS_ENDPOINT_URL": moto.url,

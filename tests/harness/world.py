@@ -46,6 +46,25 @@ class World:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
+    def trusted_prefixes(self) -> dict[str, list[str]]:
+        """The `[trust]` allowlists an administrator would write for this world (what the
+        Terraform module puts in user data): its config bucket's fragments/ and registry/, and
+        its SSM path."""
+        bucket = f"s3://{self.name}-boot-config/"
+        return {"fragment_prefixes": [f"{bucket}fragments/", f"ssm:/{self.name}/fragments/"],
+                "registry_auth_prefixes": [f"{bucket}registry/", f"ssm:/{self.name}/"]}
+
+
+def trust_dropin(worlds: list[World], extra: dict[str, list[str]] | None = None) -> str:
+    """A config.d drop-in opening every world's locations to its tags (the trusted channel)."""
+    lists: dict[str, list[str]] = {"fragment_prefixes": [], "registry_auth_prefixes": []}
+    sources = [w.trusted_prefixes() for w in worlds] + [extra or {}]
+    for source in sources:
+        for key, prefixes in source.items():
+            lists[key] += [p for p in prefixes if p not in lists[key]]
+    body = "".join(f"{k} = {json.dumps(v)}\n" for k, v in lists.items())
+    return "# written by the test harness, as user data would\n[trust]\n" + body
+
 
 def docker_config(registry: str, user: str, password: str) -> dict:
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()

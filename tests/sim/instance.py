@@ -7,6 +7,7 @@ host network and the host's Docker engine; everything here goes through `docker`
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -68,15 +69,18 @@ class Instance:
         self.name = name
 
     @classmethod
-    def boot(cls, name: str, env_file: Path, image: str) -> "Instance":
+    def boot(cls, name: str, env_file: Path, image: str,
+             user_data: Path | None = None) -> "Instance":
+        """user_data: a TOML file placed in /etc/ecs-boot/config.d, as cloud-init would."""
         busy = [p for p in AGENT_PORTS if port_open(p)]
         if busy:
             raise RuntimeError(f"127.0.0.1 ports {busy} are taken: another simulated instance or "
                                "fake ECS agent is running on this host (docker ps --filter "
                                "label=ecs-boot-sim)")
         remove_system_containers()
+        env = {**os.environ, **({"USER_DATA_CONFIG": str(user_data)} if user_data else {})}
         subprocess.run([str(SIM_DIR / "boot-instance"), name, str(env_file), image], check=True,
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=env)
         instance = cls(name)
         wait_for(lambda: instance.sh("systemctl", "is-system-running", check=False).stdout
                  .strip() not in ("", "offline", "initializing"), 30, "systemd to start")
