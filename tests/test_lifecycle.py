@@ -1,6 +1,8 @@
 """Launch lifecycle hook (issue 4): CONTINUE once the local ECS agent registered; ABANDON with a
 cause when boot fails; exactly one completion across restarts."""
+import json
 import signal
+import time
 
 import pytest
 
@@ -118,3 +120,48 @@ def test_warm_pool_completes_without_registration(moto, world, imds, ecs_boot, f
     assert [h["transition"] for h in s["hooks"]] == ["launch-warmed"]
     assert status(ecs_boot)["health"] == "healthy"
     assert stop(proc) == 0
+
+
+# --- a crash while CompleteLifecycleAction was in flight (trust-boundary issue) ------------------
+
+
+def seed_intent(ecs_boot, world, result="CONTINUE"):
+    """state.json as a run of this boot leaves it when killed after sending its completion and
+    before recording the answer: an intent, no completion."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ecs_boot.state_file.parent.mkdir(parents=True, exist_ok=True)
+    ecs_boot.state_file.write_text(json.dumps({
+        "schema": 1, "version": "0", "commit": "", "pid": 1, "started_at": now,
+        "updated_at": now, "outcome": "booting",
+        "hook_intents": [{"transition": "launch", "hook": world.launch_hook, "result": result,
+                          "at": now}]}))
+
+
+def test_restart_after_an_effective_completion_asks_auto_scaling_and_never_completes_again(
+        moto, world, ecs_boot, fake_agent):
+    # The first CONTINUE took effect: the group has the instance InService.
+    moto.set_lifecycle_state(world.asg, world.instance_id, "InService")
+    seed_intent(ecs_boot, world)
+    proc, _ = start_instance(ecs_boot, fake_agent)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    [rec] = [h for h in s["hooks"] if h["transition"] == "launch"]
+    assert rec["result"] == "CONTINUE" and rec["already_done"], rec
+    assert "InService" in rec["cause"], rec
+    assert not s.get("hook_intents"), s
+    assert client_calls(moto, "CompleteLifecycleAction") == [], "completed a second time"
+    asked = client_calls(moto, "DescribeAutoScalingInstances")
+    assert asked, "never asked Auto Scaling what the first completion did"
+    stop(proc)
+
+
+def test_restart_after_a_lost_completion_completes_once(moto, world, ecs_boot, fake_agent):
+    # The first CONTINUE never arrived: the instance still waits in Pending:Wait.
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "Pending:Wait"
+    seed_intent(ecs_boot, world)
+    proc, _ = start_instance(ecs_boot, fake_agent)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    [rec] = [h for h in s["hooks"] if h["transition"] == "launch"]
+    assert rec["result"] == "CONTINUE" and not rec["already_done"], rec
+    assert len(client_calls(moto, "CompleteLifecycleAction")) == 1
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "InService"
+    stop(proc)

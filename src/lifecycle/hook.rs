@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::config::tags::TagInputs;
 use crate::error::{Error, Result};
 use crate::sources::aws::{self, Aws};
-use crate::status::state::{HookRecord, StateStore};
+use crate::status::state::{HookIntent, HookRecord, StateStore};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -249,10 +249,53 @@ pub async fn complete_once(
     latency_from: Option<std::time::Instant>,
     heartbeats: u32,
 ) -> Result<HookRecord> {
-    if let Some(done) = store.snapshot().hook_done(transition_key) {
+    let snapshot = store.snapshot();
+    if let Some(done) = snapshot.hook_done(transition_key) {
         tracing::info!(hook = %done.hook, result = %done.result, "lifecycle hook already completed before a restart; not completing again");
         return Ok(done.clone());
     }
+    // A previous run sent this completion and stopped before recording the answer: the call may
+    // have taken effect. Ask Auto Scaling instead of guessing, and record what is true.
+    let mut cause = cause;
+    if let Some(intent) = snapshot.hook_intent(transition_key) {
+        match lifecycle_state(aws, &hook.instance_id).await {
+            Ok(state) if !waiting_on(state.as_deref(), transition_key) => {
+                let state = state.unwrap_or_else(|| "not in a group".into());
+                tracing::info!(hook = %hook.name, result = %intent.result, %state, "completion sent before a restart took effect; not completing again");
+                let note = format!("{} sent before a restart; Auto Scaling reports {state}", intent.result);
+                let record = HookRecord {
+                    transition: transition_key.to_string(),
+                    asg: hook.asg.clone(),
+                    hook: hook.name.clone(),
+                    result: intent.result.clone(),
+                    completed_at: intent.at,
+                    already_done: true,
+                    latency_ms: None,
+                    heartbeats,
+                    cause: Some(cause.map_or(note.clone(), |c| format!("{c}; {note}"))),
+                };
+                store.update(|s| {
+                    s.hooks.push(record.clone());
+                    s.hook_intents.retain(|i| i.transition != transition_key);
+                });
+                return Ok(record);
+            }
+            Ok(_) => tracing::info!(hook = %hook.name, "a completion sent before a restart did not take effect; completing again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read this instance's lifecycle state; completing again");
+                cause = cause.or(Some(format!("completing again after a restart ({e})")));
+            }
+        }
+    }
+    store.update(|s| {
+        s.hook_intents.retain(|i| i.transition != transition_key);
+        s.hook_intents.push(HookIntent {
+            transition: transition_key.to_string(),
+            hook: hook.name.clone(),
+            result: result.to_string(),
+            at: OffsetDateTime::now_utc(),
+        });
+    });
     let already_done = complete(aws, hook, result).await?;
     let record = HookRecord {
         transition: transition_key.to_string(),
@@ -266,8 +309,42 @@ pub async fn complete_once(
         cause,
     };
     tracing::info!(hook = %hook.name, result, already_done, latency_ms = record.latency_ms.unwrap_or(0), "lifecycle hook completed");
-    store.update(|s| s.hooks.push(record.clone()));
+    store.update(|s| {
+        s.hooks.push(record.clone());
+        s.hook_intents.retain(|i| i.transition != transition_key);
+    });
     Ok(record)
+}
+
+/// This instance's lifecycle state in its group (`None`: not in a group, e.g. already gone).
+pub async fn lifecycle_state(aws: &Aws, instance_id: &str) -> Result<Option<String>> {
+    let out = aws
+        .autoscaling()
+        .describe_auto_scaling_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::Lifecycle(format!(
+                "DescribeAutoScalingInstances: {}",
+                aws::describe(&e)
+            ))
+        })?;
+    Ok(out
+        .auto_scaling_instances()
+        .first()
+        .and_then(|i| i.lifecycle_state())
+        .map(str::to_string))
+}
+
+/// Whether Auto Scaling still waits on the action of this transition in `state`.
+pub fn waiting_on(state: Option<&str>, transition_key: &str) -> bool {
+    match (state, transition_key) {
+        (Some(s), "terminate") => s.starts_with("Terminating:Wait") || s == "Warmed:Terminating:Wait",
+        (Some(s), "launch-warmed") => s == "Warmed:Pending:Wait",
+        (Some(s), _) => s == "Pending:Wait",
+        (None, _) => false,
+    }
 }
 
 /// Records that there was nothing to complete, so status says why.

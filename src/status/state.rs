@@ -100,6 +100,16 @@ pub struct Registration {
     pub registered_at: OffsetDateTime,
 }
 
+/// A CompleteLifecycleAction about to be sent, recorded first (see `State::hook_intents`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookIntent {
+    pub transition: String,
+    pub hook: String,
+    pub result: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HookRecord {
     /// `launch` or `terminate`.
@@ -196,6 +206,10 @@ pub struct State {
     pub registration: Option<Registration>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<HookRecord>,
+    /// Completions sent but not yet answered: a restart finds them and asks Auto Scaling what
+    /// happened before it completes again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hook_intents: Vec<HookIntent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<DrainRecord>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -221,6 +235,7 @@ impl State {
             containers: Vec::new(),
             registration: None,
             hooks: Vec::new(),
+            hook_intents: Vec::new(),
             drain: None,
             warnings: Vec::new(),
             error: None,
@@ -235,6 +250,11 @@ impl State {
                 format!("{}: {e}", path.display()),
             )
         })
+    }
+
+    /// A completion sent for this transition whose answer was never recorded.
+    pub fn hook_intent(&self, transition: &str) -> Option<&HookIntent> {
+        self.hook_intents.iter().find(|h| h.transition == transition)
     }
 
     /// A hook already completed (or found finished) for this transition.
@@ -265,6 +285,7 @@ impl StateStore {
             && same_boot(&prev)
         {
             state.hooks = prev.hooks;
+            state.hook_intents = prev.hook_intents;
             state.registration = prev.registration;
             state.drain = prev.drain;
             if matches!(prev.outcome, Outcome::Draining | Outcome::Terminated) {
