@@ -420,6 +420,47 @@ proptest! {
         }
     }
 
+    /// Any content with a planted marker, fetched as a fragment, as credentials, or as an IMDS
+    /// document: no error, whatever the shape, ever carries the marker (trust-boundary issue).
+    #[test]
+    fn fetched_content_never_reaches_an_error(
+        doc in prop_oneof![toml_doc(), ".{0,200}", json_bytes().prop_map(|b| String::from_utf8_lossy(&b).into_owned())],
+        at in any::<prop::sample::Index>(),
+        wrap in 0usize..6,
+    ) {
+        const MARKER: &str = "Zq9MARKERx7";
+        let planted = {
+            let mut cut = at.index(doc.len() + 1);
+            while !doc.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (a, b) = doc.split_at(cut);
+            match wrap {
+                0 => format!("{a}{MARKER}{b}"),
+                1 => format!("{a}\"{MARKER}\"{b}"),
+                2 => format!("{a}\n{MARKER} = 1\n{b}"),
+                3 => format!("{a}\n[{MARKER}]\n{b}"),
+                4 => format!("[ecs.settings]\n{MARKER} = \"1\"\n{a}{b}"),
+                _ => format!("[drain]\ndeadline = \"{MARKER}\"\n{a}{b}"),
+            }
+        };
+        let trusted = Config::parse(
+            "[trust]\nfragment_keys = [\"ecs.cluster\", \"ecs.settings\", \"ecs.attributes\", \"drain\", \"container\", \"tags\"]\n",
+            "baked",
+        ).unwrap();
+        if let Err(e) = trusted.merge_fragment(&planted, "s3://cfg/f.toml") {
+            let msg = e.to_string();
+            prop_assert!(!msg.contains(MARKER), "{msg}");
+            prop_assert!(msg.contains("s3://cfg/f.toml"), "{msg}");
+        }
+        if let Err(e) = RegistryAuth::parse(planted.as_bytes(), "ssm:/creds") {
+            prop_assert!(!e.to_string().contains(MARKER), "{e}");
+        }
+        if let Err(e) = imds::parse_identity(&planted) {
+            prop_assert!(!e.to_string().contains(MARKER), "{e}");
+        }
+    }
+
     #[test]
     fn introspection_json_never_panics(bytes in json_bytes(), value in arb_json()) {
         let _ = serde_json::from_slice::<Metadata>(&bytes);

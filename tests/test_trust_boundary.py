@@ -216,3 +216,28 @@ def test_a_bad_placeholder_names_the_file_and_key(moto, make_world, ecs_boot):
     out = ecs_boot.run("render")
     assert out.returncode == 1
     assert "50-user-data.toml" in out.stderr and "ecs.cluster" in out.stderr, out.stderr
+
+
+# --- preflight: what the new AMI would refuse, before rolling it out -----------------------------
+
+
+def test_preflight_lists_every_tag_the_new_rules_refuse(moto, make_world, ecs_boot):
+    """Live against a group's propagated tags (operator credentials) and offline from given tags:
+    every refusal listed with its reason, exit 1; clean tags exit 0."""
+    world = make_world(tags={"ecs-boot:config": "s3://old-bucket/fragments/web.toml",
+                             "ecs-boot:setting:ECS_ENABLE_TASK_IAM_ROLE": "true"})
+    ecs_boot.trusted_worlds = None  # the new AMI, before anyone wrote the allowlists
+    out = ecs_boot.run("preflight", "--asg", world.asg, "--json")
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    refused = {r["tag"]: r["reason"] for r in doc["refusals"]}
+    assert set(refused) == {"ecs-boot:config", "ecs-boot:registry-auth",
+                            "ecs-boot:setting:ECS_ENABLE_TASK_IAM_ROLE"}, refused
+    assert "fragment_prefixes" in refused["ecs-boot:config"]
+    assert any(c["action"] == "DescribeTags" for c in moto.calls(source="client"))
+
+    offline = ecs_boot.run("preflight", "--tag", "ecs-boot:cluster=web",
+                           "--tag", "ecs-boot:attribute:zone=a")
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    table = ecs_boot.run("preflight", "--tag", "ecs-boot:cluster=\x1b[8mhidden")
+    assert table.returncode == 1 and "\x1b" not in table.stdout, table.stdout

@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod ops;
+pub mod preflight;
 pub mod status;
 
 use crate::config::Config;
@@ -42,6 +43,8 @@ pub enum Command {
     Hook(crate::cli::ops::HookArgs),
     /// Reconcile or stop the system containers ([[container]]) on their own
     Containers(crate::cli::containers::ContainersArgs),
+    /// List the tags this AMI's trust rules would refuse (given tags, or a group's, live)
+    Preflight(crate::cli::preflight::PreflightArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }
@@ -147,6 +150,7 @@ impl Cli {
             Command::Drain(args) => crate::cli::ops::drain(&paths, args).await,
             Command::Hook(args) => crate::cli::ops::hook(&Config::load(&config_path)?, args).await,
             Command::Containers(args) => args.run(Config::load(&config_path)?).await,
+            Command::Preflight(args) => args.run(&Config::load(&config_path)?).await,
             Command::Completions(args) => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(args.shell, &mut cmd, "ecs-boot", &mut std::io::stdout());

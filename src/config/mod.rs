@@ -7,6 +7,7 @@ mod duration;
 pub mod files;
 mod fragment;
 pub mod layers;
+pub mod preflight;
 pub mod schema;
 pub mod tags;
 pub mod trust;

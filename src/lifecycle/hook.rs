@@ -262,7 +262,10 @@ pub async fn complete_once(
             Ok(state) if !waiting_on(state.as_deref(), transition_key) => {
                 let state = state.unwrap_or_else(|| "not in a group".into());
                 tracing::info!(hook = %hook.name, result = %intent.result, %state, "completion sent before a restart took effect; not completing again");
-                let note = format!("{} sent before a restart; Auto Scaling reports {state}", intent.result);
+                let note = format!(
+                    "{} sent before a restart; Auto Scaling reports {state}",
+                    intent.result
+                );
                 let record = HookRecord {
                     transition: transition_key.to_string(),
                     asg: hook.asg.clone(),
@@ -280,7 +283,9 @@ pub async fn complete_once(
                 });
                 return Ok(record);
             }
-            Ok(_) => tracing::info!(hook = %hook.name, "a completion sent before a restart did not take effect; completing again"),
+            Ok(_) => {
+                tracing::info!(hook = %hook.name, "a completion sent before a restart did not take effect; completing again")
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read this instance's lifecycle state; completing again");
                 cause = cause.or(Some(format!("completing again after a restart ({e})")));
@@ -340,7 +345,9 @@ pub async fn lifecycle_state(aws: &Aws, instance_id: &str) -> Result<Option<Stri
 /// Whether Auto Scaling still waits on the action of this transition in `state`.
 pub fn waiting_on(state: Option<&str>, transition_key: &str) -> bool {
     match (state, transition_key) {
-        (Some(s), "terminate") => s.starts_with("Terminating:Wait") || s == "Warmed:Terminating:Wait",
+        (Some(s), "terminate") => {
+            s.starts_with("Terminating:Wait") || s == "Warmed:Terminating:Wait"
+        }
         (Some(s), "launch-warmed") => s == "Warmed:Pending:Wait",
         (Some(s), _) => s == "Pending:Wait",
         (None, _) => false,

@@ -1,4 +1,4 @@
-//! The state `run` keeps and `status`/`gate` read: phases with timings, results, errors with
+//! The state `run` keeps and `status` reads (`gate` reads only the ready marker): phases with timings, results, errors with
 //! hints. Versioned (`schema`) and tolerant of unknown fields, so an upgraded binary reads an old
 //! file and an old `status` reads a new one. Never holds a secret.
 
@@ -254,7 +254,9 @@ impl State {
 
     /// A completion sent for this transition whose answer was never recorded.
     pub fn hook_intent(&self, transition: &str) -> Option<&HookIntent> {
-        self.hook_intents.iter().find(|h| h.transition == transition)
+        self.hook_intents
+            .iter()
+            .find(|h| h.transition == transition)
     }
 
     /// A hook already completed (or found finished) for this transition.

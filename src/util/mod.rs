@@ -2,6 +2,7 @@
 //! bounded retries, logging set-up, systemd notification, proxy environment, version string.
 
 pub mod atomic_file;
+pub mod escape;
 pub mod logging;
 pub mod notify;
 pub mod paths;
