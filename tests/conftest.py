@@ -29,6 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "world(**kwargs): parameters for the `world` fixture (see build_world)")
+    config.addinivalue_line(
+        "markers", "e2e: slow end-to-end test (real terraform apply/destroy against moto, ...); "
+        "deselect with -m 'not e2e'")
 
 
 @pytest.fixture(scope="session")
