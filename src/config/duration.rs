@@ -29,3 +29,30 @@ pub mod option {
         super::deserialize(d).map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    struct T {
+        #[serde(with = "super")]
+        d: std::time::Duration,
+    }
+
+    #[test]
+    fn overflowing_durations_are_errors_not_panics() {
+        for v in [
+            "99999999999999999999h",
+            "18446744073709551615s 1s",
+            "500000000000y",
+            "1e400s",
+            "8d",
+        ] {
+            let err = toml::from_str::<T>(&format!("d = {v:?}"))
+                .err()
+                .unwrap_or_else(|| panic!("{v} accepted"));
+            assert!(err.to_string().contains(v), "{err}");
+        }
+        let ok: T = toml::from_str("d = \"7days\"").unwrap();
+        assert_eq!(ok.d, super::MAX);
+    }
+}

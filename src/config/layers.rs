@@ -141,14 +141,27 @@ pub fn build(
     // System containers' memory is reserved from ECS on top of whatever the settings reserve.
     let containers = config.system_container_memory_mib();
     if containers > 0 {
-        let base: u64 = settings
-            .get("ECS_RESERVED_MEMORY")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        settings.insert(
-            "ECS_RESERVED_MEMORY".into(),
-            (base + containers).to_string(),
-        );
+        let reserved = reserve_for_containers(settings.get(RESERVED_MEMORY), containers)
+            .map_err(|problem| {
+                let source = VarError::BadValue {
+                    name: RESERVED_MEMORY.into(),
+                    expected: "at most 65535 MiB together with the system containers' memory_mib (the agent reads it as a 16-bit number)",
+                    problem,
+                };
+                if tags.settings.contains_key(RESERVED_MEMORY) {
+                    EnvError::TagSetting {
+                        name: RESERVED_MEMORY.into(),
+                        source,
+                    }
+                } else {
+                    EnvError::Invalid {
+                        what: "[ecs.settings] ECS_RESERVED_MEMORY plus [[container]] memory_mib"
+                            .into(),
+                        source,
+                    }
+                }
+            })?;
+        settings.insert(RESERVED_MEMORY.into(), reserved.to_string());
     }
     env.vars.extend(settings);
     for (name, value) in crate::util::proxy::agent_proxy_vars(&config.proxy) {
@@ -182,6 +195,22 @@ pub fn build(
         })?;
     }
     Ok(env)
+}
+
+const RESERVED_MEMORY: &str = "ECS_RESERVED_MEMORY";
+
+/// The reservation with the system containers' memory added, refused past what the agent's 16-bit
+/// parse can hold (it would silently read 0 and reserve nothing).
+fn reserve_for_containers(setting: Option<&String>, containers_mib: u64) -> Result<u16, String> {
+    let base = match setting {
+        None => 0,
+        Some(v) => vars::parse_int(v, u16::MAX.into())?,
+    };
+    base.checked_add(containers_mib)
+        .and_then(|sum| u16::try_from(sum).ok())
+        .ok_or_else(|| {
+            format!("{base} MiB set plus {containers_mib} MiB of system containers is over 65535")
+        })
 }
 
 fn secret_value(s: Secret) -> String {
@@ -335,6 +364,36 @@ mod tests {
             build(&c, &TagInputs::default(), None).unwrap().vars["ECS_RESERVED_MEMORY"],
             "292"
         );
+    }
+
+    #[test]
+    fn reserved_memory_plus_containers_stays_within_the_agents_16_bits() {
+        let containers = "[[container]]\nname = \"a\"\nimage = \"i\"\nmemory_mib = 128\n";
+        let c = config(&format!("[ecs]\ncluster = \"c\"\n{containers}"));
+        let t = tag_inputs(&[
+            ("ecs-boot:cluster", "c"),
+            ("ecs-boot:setting:ECS_RESERVED_MEMORY", "65500"),
+        ]);
+        let err = build(&c, &t, None).unwrap_err().to_string();
+        assert!(
+            err.contains("ecs-boot:setting:ECS_RESERVED_MEMORY") && err.contains("65535"),
+            "{err}"
+        );
+        let t = tag_inputs(&[
+            ("ecs-boot:cluster", "c"),
+            ("ecs-boot:setting:ECS_RESERVED_MEMORY", "65407"),
+        ]);
+        assert_eq!(
+            build(&c, &t, None).unwrap().vars["ECS_RESERVED_MEMORY"],
+            "65535"
+        );
+        // Containers alone past the limit, or past u64: an error, never a wrap.
+        let huge = "[[container]]\nname = \"a\"\nimage = \"i\"\nmemory_mib = 9223372036854775807\n[[container]]\nname = \"b\"\nimage = \"i\"\nmemory_mib = 9223372036854775807\n";
+        let c = config(&format!("[ecs]\ncluster = \"c\"\n{huge}"));
+        let err = build(&c, &TagInputs::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory_mib"), "{err}");
     }
 
     #[test]

@@ -404,7 +404,12 @@ impl Config {
 
     /// Memory that system containers may use, reserved from ECS so it does not overcommit the node.
     pub fn system_container_memory_mib(&self) -> u64 {
-        self.containers.iter().filter_map(|c| c.memory_mib).sum()
+        // Saturating: a sum past any real machine is refused later (it cannot fit the agent's
+        // 16-bit ECS_RESERVED_MEMORY), and must not wrap into a small number first.
+        self.containers
+            .iter()
+            .filter_map(|c| c.memory_mib)
+            .fold(0, u64::saturating_add)
     }
 }
 

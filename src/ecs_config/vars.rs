@@ -7,9 +7,12 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Bool,
-    /// Non-negative integer.
+    /// Non-negative integer the agent reads with Go's `strconv.Atoi`: at most `i64::MAX`.
     Int,
-    /// Go duration such as `30s`, `10m`, `1h30m`.
+    /// Non-negative integer the agent reads with its 16-bit parser (`parseEnvVariableUint16`):
+    /// a larger value is not an error there, it is silently read as 0.
+    Uint16,
+    /// Go duration such as `30s`, `10m`, `1h30m`, within Go's `time.Duration` (int64 nanoseconds).
     Duration,
     /// JSON object whose values are all strings.
     JsonStringMap,
@@ -33,6 +36,7 @@ pub enum Trust {
     Managed,
 }
 
+#[derive(Debug, Clone)]
 pub struct Var {
     pub name: &'static str,
     pub kind: Kind,
@@ -77,7 +81,7 @@ pub const VARS: &[Var] = &[
     var("ECS_NUM_IMAGES_DELETE_PER_CYCLE", Int, Tag),
     var("ECS_DISABLE_IMAGE_CLEANUP", Bool, Tag),
     var("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", Duration, Tag),
-    var("ECS_RESERVED_MEMORY", Int, Tag),
+    var("ECS_RESERVED_MEMORY", Uint16, Tag),
     var(
         "ECS_LOGLEVEL",
         OneOf(&["crit", "error", "warn", "info", "debug"]),
@@ -209,10 +213,12 @@ pub fn check_value(var: &Var, value: &str) -> Result<(), VarError> {
             "true" | "false" => Ok(()),
             _ => Err(bad("true or false", format!("{} characters", value.len()))),
         },
-        Int => value
-            .parse::<u64>()
+        Int => parse_int(value, i64::MAX as u64)
             .map(|_| ())
-            .map_err(|e| bad("a non-negative integer", e.to_string())),
+            .map_err(|p| bad("a non-negative integer", p)),
+        Uint16 => parse_int(value, u16::MAX.into())
+            .map(|_| ())
+            .map_err(|p| bad("a non-negative integer up to 65535", p)),
         Duration => parse_go_duration(value)
             .map(|_| ())
             .map_err(|p| bad("a Go duration such as 30s, 10m or 1h30m", p)),
@@ -267,7 +273,24 @@ pub fn check_value(var: &Var, value: &str) -> Result<(), VarError> {
     }
 }
 
-/// Parses a Go `time.ParseDuration` string (units ns, us, µs, ms, s, m, h; fractions allowed).
+/// A decimal integer `0..=max`; the problem names the rule broken, never the value.
+pub fn parse_int(value: &str, max: u64) -> Result<u64, String> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not a decimal number".into());
+    }
+    match value.parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("larger than {max}, the most the ECS agent reads")),
+    }
+}
+
+/// Go's largest `time.Duration`: int64 nanoseconds, about 292 years.
+const GO_DURATION_MAX_NS: u64 = i64::MAX as u64;
+
+/// Parses a Go `time.ParseDuration` string (units ns, us, µs, μs, ms, s, m, h; fractions
+/// allowed) the way Go does: integer nanoseconds, refused once past int64, so a value the agent
+/// would reject (or that would overflow here) never reaches ecs.config. Negative durations are
+/// refused too: no agent variable means anything by them.
 pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
     let body = s.strip_prefix('+').unwrap_or(s);
     if body == "0" {
@@ -276,36 +299,57 @@ pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
     if body.is_empty() || body.starts_with('-') {
         return Err("empty or negative".into());
     }
-    let mut total = 0f64;
+    let too_long = || "longer than Go's largest duration (about 292 years)".to_string();
+    let mut total: u64 = 0;
     let mut rest = body;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        let int_len = rest
+            .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(format!("expected a number at {rest:?}"));
-        }
-        let n: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("bad number {:?}", &rest[..num_len]))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err("missing unit (use s, m or h)".into()),
-            other => return Err(format!("unknown unit {other:?}")),
+        let (int_part, after) = rest.split_at(int_len);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(a) => a.split_at(a.find(|c: char| !c.is_ascii_digit()).unwrap_or(a.len())),
+            None => ("", after),
         };
-        total += n * scale;
-        rest = &rest[unit_len..];
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err("expected a number before each unit".into());
+        }
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let unit_ns: u64 = match &after[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err("missing unit (use s, m or h)".into()),
+            _ => return Err("unknown unit (use ns, us, ms, s, m or h)".into()),
+        };
+        rest = &after[unit_len..];
+        let whole = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse::<u64>().map_err(|_| too_long())?
+        };
+        let mut ns = whole.checked_mul(unit_ns).ok_or_else(too_long)?;
+        // The fraction in nanoseconds of this unit, digit by digit and exact: `.5h` is
+        // 1_800_000_000_000 ns. Digits past the unit's precision only round down, as in Go.
+        let mut scale = unit_ns;
+        for d in frac_part.bytes().map(|b| u64::from(b - b'0')) {
+            if scale < 10 {
+                break;
+            }
+            scale /= 10;
+            ns = ns.checked_add(d * scale).ok_or_else(too_long)?;
+        }
+        total = total.checked_add(ns).ok_or_else(too_long)?;
+        if total > GO_DURATION_MAX_NS {
+            return Err(too_long());
+        }
     }
-    Ok(std::time::Duration::from_secs_f64(total))
+    Ok(std::time::Duration::from_nanos(total))
 }
 
 #[cfg(test)]
@@ -366,6 +410,118 @@ mod tests {
         assert!(parse_go_duration("30").is_err());
         assert!(parse_go_duration("10d").is_err());
         assert!(parse_go_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn durations_past_int64_nanoseconds_are_refused_not_a_crash() {
+        for v in [
+            "99999999999999999999h",
+            "2562048h",
+            "9223372036.854775808s",
+            "106751d",
+            "1e400s",
+            "184467440737095516160ns",
+            "2562047h47m16.854775808s",
+        ] {
+            assert!(parse_go_duration(v).is_err(), "{v}");
+        }
+        // The largest value Go accepts is accepted.
+        assert_eq!(
+            parse_go_duration("2562047h47m16.854775807s")
+                .unwrap()
+                .as_nanos(),
+            i64::MAX as u128
+        );
+        assert_eq!(
+            parse_go_duration("9223372036854775807ns")
+                .unwrap()
+                .as_nanos(),
+            i64::MAX as u128
+        );
+        let err = check("ECS_CONTAINER_STOP_TIMEOUT", "99999999999999999999h").unwrap_err();
+        assert!(
+            err.to_string().contains("ECS_CONTAINER_STOP_TIMEOUT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn go_fractions_are_exact() {
+        assert_eq!(parse_go_duration(".5h").unwrap().as_secs(), 1800);
+        assert_eq!(
+            parse_go_duration("1.000000001s").unwrap().as_nanos(),
+            1_000_000_001
+        );
+        assert_eq!(parse_go_duration("2.5µs").unwrap().as_nanos(), 2500);
+        assert_eq!(parse_go_duration("2.5μs").unwrap().as_nanos(), 2500);
+        assert_eq!(parse_go_duration("1.9999999999ns").unwrap().as_nanos(), 1);
+        assert!(parse_go_duration(".s").is_err());
+        assert!(parse_go_duration("1.2.3s").is_err());
+    }
+
+    #[test]
+    fn integers_fit_what_the_agent_parses() {
+        assert!(check("ECS_RESERVED_MEMORY", "65535").is_ok());
+        for v in ["65536", "99999999999999999999999", "+1", " 1", "1_000"] {
+            assert!(check("ECS_RESERVED_MEMORY", v).is_err(), "{v}");
+        }
+        assert!(check("ECS_NUM_IMAGES_DELETE_PER_CYCLE", "9223372036854775807").is_ok());
+        assert!(check("ECS_NUM_IMAGES_DELETE_PER_CYCLE", "9223372036854775808").is_err());
+    }
+
+    /// Values aimed at the parsers' arithmetic: huge and fractional numbers, every unit, signs.
+    fn hostile_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[0-9]{1,30}",
+            "[+-]?[0-9]{0,25}(\\.[0-9]{0,25})?(ns|us|µs|μs|ms|s|m|h|d|)",
+            "([0-9]{1,12}(h|m|s|ms)){1,6}",
+            "[0-9.]{0,12}[a-zµ]{0,3}",
+            ".{0,40}",
+            "\\[[0-9, -]{0,40}\\]",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// `ecs-boot:setting:NAME=VALUE` for every variable and any value: an error naming the
+        /// tag, or a value the agent parses; never a panic (panic = abort in release: no
+        /// ABANDON, the hook waits out its timeout).
+        #[test]
+        fn any_tag_value_for_any_variable_never_panics(
+            var in proptest::sample::select(VARS),
+            value in hostile_value(),
+            memory_mib in proptest::option::of(1u64..=u64::MAX),
+        ) {
+            use crate::config::{Config, layers, tags};
+            let tag = format!("{}{}", tags::SETTING_PREFIX, var.name);
+            let raw = [(tags::CLUSTER.to_string(), "c".to_string()), (tag.clone(), value.clone())]
+                .into_iter()
+                .collect();
+            let Ok(parsed) = tags::parse(&raw) else { return Ok(()) };
+            let config = match memory_mib {
+                None => Config::default(),
+                Some(m) => Config::parse(
+                    &format!("[[container]]\nname = \"a\"\nimage = \"i\"\nmemory_mib = {}\n", m.min(i64::MAX as u64)),
+                    "t",
+                ).unwrap(),
+            };
+            match layers::build(&config, &parsed, None) {
+                Err(e) => {
+                    let msg = e.to_string();
+                    proptest::prop_assert!(msg.contains(&tag) || msg.contains("memory_mib"), "{msg}");
+                }
+                Ok(env) => {
+                    if let Some(v) = env.vars.get(var.name).filter(|_| var.kind == Duration) {
+                        proptest::prop_assert!(parse_go_duration(v).is_ok());
+                    }
+                    if let Some(v) = env.vars.get("ECS_RESERVED_MEMORY") {
+                        proptest::prop_assert!(v.parse::<u16>().is_ok(), "{v}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -490,9 +490,19 @@ i-05      healthy      in_service  -             -
         for bad in ['\x1b', '\x07', '\u{202e}'] {
             assert!(!t.contains(bad), "{bad:?} in\n{t}");
         }
-        assert!(!t.lines().any(|l| l.starts_with("i-00")), "a faked row:\n{t}");
-        assert_eq!(t.lines().count(), 5, "header, two rows, blank, summary:\n{t}");
-        assert!(t.contains("\\e[8m\\ni-00"), "the newline is shown, not obeyed:\n{t}");
+        assert!(
+            !t.lines().any(|l| l.starts_with("i-00")),
+            "a faked row:\n{t}"
+        );
+        assert_eq!(
+            t.lines().count(),
+            5,
+            "header, two rows, blank, summary:\n{t}"
+        );
+        assert!(
+            t.contains("\\e[8m\\ni-00"),
+            "the newline is shown, not obeyed:\n{t}"
+        );
         // The JSON document keeps what the instance said, byte for byte.
         let v: Value = serde_json::from_str(&json(&r)).unwrap();
         assert_eq!(v["instances"][0]["outcome"], format!("failed{hide}"));

@@ -423,8 +423,7 @@ mod tests {
     /// clipboard, fake a healthy row.
     const HIDE: &str = "\x1b[8m";
     const CLIPBOARD: &str = "\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\x07";
-    const FAKE_ROW: &str =
-        "x\nregistration           ok       12:00:00.000    0.1 s  registered";
+    const FAKE_ROW: &str = "x\nregistration           ok       12:00:00.000    0.1 s  registered";
 
     fn hostile_state() -> State {
         let mut s = State::new();
@@ -462,7 +461,10 @@ mod tests {
         for bad in ['\x1b', '\x07', '\u{9b}', '\u{202e}'] {
             assert!(!table.contains(bad), "{bad:?} in\n{table}");
         }
-        assert!(table.contains("\\e[8m") && table.contains("\\e]52;c;"), "{table}");
+        assert!(
+            table.contains("\\e[8m") && table.contains("\\e]52;c;"),
+            "{table}"
+        );
         assert!(
             !table
                 .lines()
@@ -477,7 +479,10 @@ mod tests {
         let json = render_json(&report(hostile_state(), false));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["state"]["error"]["message"], FAKE_ROW);
-        assert_eq!(v["state"]["warnings"][0], format!("tag {CLIPBOARD} ignored"));
+        assert_eq!(
+            v["state"]["warnings"][0],
+            format!("tag {CLIPBOARD} ignored")
+        );
         assert!(!json.contains('\x1b'), "serde_json escapes controls itself");
     }
 
