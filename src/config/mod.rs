@@ -335,8 +335,10 @@ impl Config {
                 .map_err(|e| invalid("ecs.registry_auth".into(), e.to_string()))?;
         }
         for (name, value) in &self.ecs.attributes {
-            crate::ecs_config::vars::check_line_safe(name, value)
-                .map_err(|e| invalid(format!("ecs.attributes.{name}"), e.to_string()))?;
+            // The key is named in the error as written, escaped: it may be anything.
+            let key = || format!("ecs.attributes.{}", name.escape_debug());
+            crate::ecs_config::attribute::check_name(name).map_err(|p| invalid(key(), p))?;
+            crate::ecs_config::attribute::check_value(value).map_err(|p| invalid(key(), p))?;
         }
         for (name, value) in &self.ecs.settings {
             crate::config::layers::check_setting(name, value, crate::config::layers::Source::Baked)
@@ -506,6 +508,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("wait"), "{err}");
+    }
+
+    #[test]
+    fn attributes_in_the_config_follow_ecs_rules() {
+        for (doc, key) in [
+            ("[ecs.attributes]\n\"a@b\" = \"x\"\n", "ecs.attributes.a@b"),
+            (
+                "[ecs.attributes]\n\"ecs-boot.drained\" = \"x\"\n",
+                "ecs.attributes.ecs-boot.drained",
+            ),
+            (
+                "[ecs.attributes]\nstack = \"blü\"\n",
+                "ecs.attributes.stack",
+            ),
+        ] {
+            let err = Config::parse(doc, "c.toml").unwrap_err().to_string();
+            assert!(err.starts_with(&format!("c.toml: {key}: ")), "{err}");
+        }
+        assert!(Config::parse("[ecs.attributes]\n\"team/web\" = \"a b:c\"\n", "t").is_ok());
     }
 
     #[test]

@@ -125,27 +125,12 @@ pub fn parse(tags: &BTreeMap<String, String>) -> Result<TagInputs, TagError> {
     Ok(out)
 }
 
-/// ECS attribute rules: names up to 128 of letters, digits, `-_./@:`; values up to 128 characters,
-/// no leading or trailing whitespace.
+/// ECS's own attribute rules (see `ecs_config::attribute`), so the error comes at boot, naming the
+/// tag, not from the agent at registration.
 fn check_attribute(tag: &str, name: &str, value: &str) -> Result<(), TagError> {
-    if name.is_empty()
-        || name.len() > 128
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./@:".contains(c))
-    {
-        return Err(invalid(
-            tag,
-            "attribute names are 1-128 letters, digits or -_./@:",
-        ));
-    }
-    if value.is_empty() || value.len() > 128 || value.trim() != value {
-        return Err(invalid(
-            tag,
-            "attribute values are 1-128 characters without leading or trailing spaces",
-        ));
-    }
-    Ok(())
+    use crate::ecs_config::attribute;
+    attribute::check_name(name).map_err(|p| invalid(tag, p))?;
+    attribute::check_value(value).map_err(|p| invalid(tag, p))
 }
 
 #[cfg(test)]
@@ -205,6 +190,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("tag ecs-boot:cluster:"), "{err}");
+    }
+
+    #[test]
+    fn attributes_follow_ecs_rules_and_errors_name_the_tag() {
+        for (k, v) in [
+            ("ecs-boot:attribute:a@b", "x"),
+            ("ecs-boot:attribute:a:b", "x"),
+            ("ecs-boot:attribute:stäck", "x"),
+            ("ecs-boot:attribute:ecs-boot.drained", "true"),
+            ("ecs-boot:attribute:stack", "blü"),
+            ("ecs-boot:attribute:stack", "a,b"),
+            ("ecs-boot:attribute:stack", " blue"),
+        ] {
+            let err = parse(&tags(&[(k, v)])).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("tag {k}: ")), "{err}");
+        }
+        let t = parse(&tags(&[("ecs-boot:attribute:team/web", "ops@corp:/x y")])).unwrap();
+        assert_eq!(t.attributes["team/web"], "ops@corp:/x y");
     }
 
     #[test]

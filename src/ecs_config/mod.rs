@@ -1,6 +1,7 @@
 //! `/etc/ecs/ecs.config`: rendered for ecs-init's naive parser (split on the first `=`, value
 //! verbatim, no quotes or comments), written atomically so a half-written file never exists.
 
+pub mod attribute;
 pub mod vars;
 
 pub use crate::util::atomic_file::{WriteError, WriteOutcome, sha256_hex, write_atomic};
