@@ -1,6 +1,7 @@
 //! AWS SDK clients. Endpoints come only from the SDK's standard variables (`AWS_ENDPOINT_URL`,
 //! `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary runs against AWS and against emulators.
 
+use crate::sources::capped;
 use crate::sources::location::Location;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -146,20 +147,20 @@ impl Aws {
                     .await
                     .map_err(|e| fail(describe(&e)))?;
                 if let Some(len) = out.content_length()
-                    && len as usize > max_bytes
+                    && u64::try_from(len).unwrap_or(u64::MAX) > max_bytes as u64
                 {
-                    return Err(too_large(len as usize));
+                    return Err(too_large(usize::try_from(len).unwrap_or(usize::MAX)));
                 }
-                let bytes = out
-                    .body
-                    .collect()
+                // Read with a running cap: an object served without Content-Length (or with a
+                // wrong one) must not be buffered whole first.
+                let bytes = capped::read_byte_stream(out.body, max_bytes)
                     .await
-                    .map_err(|e| fail(format!("reading the body: {e}")))?
-                    .into_bytes()
-                    .to_vec();
-                if bytes.len() > max_bytes {
-                    return Err(too_large(bytes.len()));
-                }
+                    .map_err(|e| match e {
+                        capped::ReadError::TooLarge(_) => {
+                            fail(format!("more than the {max_bytes}-byte limit"))
+                        }
+                        capped::ReadError::Body(e) => fail(format!("reading the body: {e}")),
+                    })?;
                 Ok(Fetched {
                     bytes,
                     secure: false,
@@ -177,6 +178,8 @@ impl Aws {
                 let p = out
                     .parameter()
                     .ok_or_else(|| fail("no parameter in the answer".into()))?;
+                // The SDK has read the whole answer already; SSM bounds it (a parameter value is
+                // at most 8 KiB), and the cap below still holds for an emulator that does not.
                 let value = p.value().unwrap_or_default().as_bytes().to_vec();
                 if value.len() > max_bytes {
                     return Err(too_large(value.len()));
@@ -191,5 +194,57 @@ impl Aws {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::capped::test_server;
+
+    async fn aws_at(url: &str) -> Aws {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        Aws { sdk }
+    }
+
+    #[tokio::test]
+    async fn an_s3_object_without_content_length_is_capped_while_it_streams() {
+        let s3 = Location::parse("s3://b-1/creds.json").unwrap();
+        for content_length in [true, false] {
+            let url = test_server::serve(vec![b'x'; 100_000], content_length).await;
+            let err = aws_at(&url)
+                .await
+                .fetch(&s3, 65_536)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("content_length={content_length}: accepted"))
+                .to_string();
+            assert!(
+                err.starts_with("s3://b-1/creds.json: ") && err.contains("65536-byte limit"),
+                "{err}"
+            );
+        }
+        // 64 MiB and no end: only a reader that stops at the cap answers before its timeout.
+        let url = test_server::serve_unending(64 << 20).await;
+        let err = aws_at(&url)
+            .await
+            .fetch(&s3, 65_536)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("65536-byte limit"), "{err}");
+        let url = test_server::serve(b"{}".to_vec(), false).await;
+        assert_eq!(
+            aws_at(&url).await.fetch(&s3, 65_536).await.unwrap().bytes,
+            b"{}"
+        );
     }
 }

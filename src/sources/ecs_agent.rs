@@ -38,6 +38,12 @@ pub(crate) struct TaskList {
     pub(crate) tasks: Vec<Task>,
 }
 
+/// The largest `/v1/metadata` answer read: three short strings.
+pub const MAX_METADATA: usize = 64 << 10;
+/// The largest `/v1/tasks` answer read: about 1.5 KiB a task (more with many containers), so
+/// thousands of tasks, far more than an instance runs; STOPPED ones linger until cleanup.
+pub const MAX_TASKS: usize = 4 << 20;
+
 #[derive(Clone)]
 pub struct Introspection {
     base: String,
@@ -67,7 +73,12 @@ impl Introspection {
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Unavailable> {
+    /// GETs `path` and parses at most `limit` bytes of answer, read as it streams in.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: usize,
+    ) -> Result<T, Unavailable> {
         let url = format!("{}{path}", self.base);
         let resp = self.http.get(&url).send().await.map_err(|e| {
             if e.is_connect() {
@@ -79,17 +90,21 @@ impl Introspection {
         if !resp.status().is_success() {
             return Err(Unavailable::Other(format!("{url}: HTTP {}", resp.status())));
         }
-        resp.json::<T>()
+        let body = crate::sources::capped::read_reqwest(resp, limit)
             .await
+            .map_err(|e| Unavailable::Other(format!("{url}: {e}")))?;
+        serde_json::from_slice(&body)
             .map_err(|e| Unavailable::Other(format!("{url}: unexpected answer: {e}")))
     }
 
     pub async fn metadata(&self) -> Result<Metadata, Unavailable> {
-        self.get("/v1/metadata").await
+        self.get("/v1/metadata", MAX_METADATA).await
     }
 
     pub async fn tasks(&self) -> Result<Vec<Task>, Unavailable> {
-        self.get::<TaskList>("/v1/tasks").await.map(|l| l.tasks)
+        self.get::<TaskList>("/v1/tasks", MAX_TASKS)
+            .await
+            .map(|l| l.tasks)
     }
 }
 
@@ -149,6 +164,43 @@ mod tests {
             "prod"
         );
         assert_eq!(cluster_name("prod"), "prod");
+    }
+
+    #[tokio::test]
+    async fn oversized_answers_are_refused_as_they_stream() {
+        use crate::sources::capped::test_server;
+        let task = r#"{"Arn":"a","KnownStatus":"RUNNING","Containers":[]},"#;
+        let mut tasks = br#"{"Tasks":["#.to_vec();
+        while tasks.len() <= MAX_TASKS {
+            tasks.extend_from_slice(task.as_bytes());
+        }
+        tasks.extend_from_slice(br#"{"Arn":"z"}]}"#);
+        for content_length in [true, false] {
+            let url = test_server::serve(tasks.clone(), content_length).await;
+            let intro = Introspection::new(&url);
+            match intro.tasks().await {
+                Err(Unavailable::Other(e)) => assert!(e.contains("4 MiB limit"), "{e}"),
+                other => panic!(
+                    "content_length={content_length}: {:?}",
+                    other.map(|t| t.len())
+                ),
+            }
+            match intro.metadata().await {
+                Err(Unavailable::Other(e)) => assert!(e.contains("64 KiB limit"), "{e}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let url = test_server::serve_unending(64 << 20).await;
+        match Introspection::new(&url).tasks().await {
+            Err(Unavailable::Other(e)) => assert!(e.contains("4 MiB limit"), "{e}"),
+            other => panic!("{:?}", other.map(|t| t.len())),
+        }
+        let url = test_server::serve(
+            br#"{"Tasks":[{"Arn":"a","KnownStatus":"RUNNING"}]}"#.to_vec(),
+            false,
+        )
+        .await;
+        assert_eq!(Introspection::new(&url).tasks().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! IMDSv2 through aws-config's client (token fetch, TTL header, refresh, 401 re-auth, and the
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT` override). We add retries for 429 and connect timeouts,
-//! and read 404 as "absent".
+//! read 404 as "absent", and cap every answer at `MAX_ANSWER` (the client itself would read any
+//! size into memory).
 
 use aws_config::imds::client::Client;
 use aws_config::imds::client::error::ImdsError;
@@ -45,11 +46,20 @@ pub struct SpotAction {
     pub time: String,
 }
 
+/// The largest answer read from IMDS. The biggest one ecs-boot asks for is the identity document
+/// (about 500 bytes); tag values are at most 256 characters, the tag list at most 50 user tags.
+pub const MAX_ANSWER: usize = 64 << 10;
+
+/// More keys than EC2 allows an instance (50 user tags, plus `aws:` ones) means a broken answer.
+pub const MAX_TAGS: usize = 128;
+
 #[derive(Clone)]
 pub struct Imds {
     /// Replaced when IMDS rejects the cached session token (see `get_opt`).
     client: Arc<Mutex<Client>>,
     timeout: Duration,
+    /// Set by tests; else the SDK's resolution (`AWS_EC2_METADATA_SERVICE_ENDPOINT`, ...).
+    endpoint: Option<String>,
 }
 
 /// The SDK's classifier plus 429 (IMDS throttles per instance) and connect timeouts (IMDS can be
@@ -77,19 +87,35 @@ impl ClassifyRetry for RetryThrottlingToo {
 impl Imds {
     pub fn new(timeout: Duration) -> Imds {
         Imds {
-            client: Arc::new(Mutex::new(Self::build(timeout))),
+            client: Arc::new(Mutex::new(Self::build(timeout, None))),
             timeout,
+            endpoint: None,
         }
     }
 
-    fn build(timeout: Duration) -> Client {
-        Client::builder()
+    #[cfg(test)]
+    fn with_endpoint(endpoint: &str, timeout: Duration) -> Imds {
+        Imds {
+            client: Arc::new(Mutex::new(Self::build(timeout, Some(endpoint)))),
+            timeout,
+            endpoint: Some(endpoint.to_string()),
+        }
+    }
+
+    fn build(timeout: Duration, endpoint: Option<&str>) -> Client {
+        let capped = aws_config::provider_config::ProviderConfig::default()
+            .with_http_client(crate::sources::capped::CappedHttpClient::shared(MAX_ANSWER));
+        let builder = Client::builder()
+            .configure(&capped)
             .max_attempts(5)
             .connect_timeout(Duration::from_secs(1))
             .read_timeout(Duration::from_secs(2))
             .operation_timeout(timeout)
-            .retry_classifier(SharedRetryClassifier::new(RetryThrottlingToo))
-            .build()
+            .retry_classifier(SharedRetryClassifier::new(RetryThrottlingToo));
+        match endpoint.map(|e| builder.clone().endpoint(e)) {
+            Some(Ok(b)) => b.build(),
+            _ => builder.build(),
+        }
     }
 
     /// GETs `path`; `Ok(None)` when IMDS says 404.
@@ -103,7 +129,7 @@ impl Imds {
             // (IMDS restarted, tokens revoked), so its own 401 retries reuse the dead token. A
             // fresh client fetches a fresh token.
             tracing::info!(path, "IMDS rejected the session token; fetching a new one");
-            let fresh = Self::build(self.timeout);
+            let fresh = Self::build(self.timeout, self.endpoint.as_deref());
             *self.client.lock().expect("imds client lock") = fresh.clone();
             result = fresh.get(path).await;
         }
@@ -138,21 +164,32 @@ impl Imds {
 
     /// All instance tags; `None` when tags in instance metadata are disabled (404 on the list).
     pub async fn tags(&self) -> Result<Option<BTreeMap<String, String>>, ImdsFailure> {
-        let Some(list) = self.get_opt("/latest/meta-data/tags/instance").await? else {
+        let Some(list) = self.get_opt(TAGS_PATH).await? else {
             return Ok(None);
         };
         // Read the values side by side: an ASG instance has a handful of tags, well within
         // IMDS's connection limit, and a boot should not wait for them one round trip at a time.
-        let reads = list
+        let keys: Vec<&str> = list
             .lines()
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .map(|key| async move {
-                let value = self
-                    .get_opt(&format!("/latest/meta-data/tags/instance/{key}"))
-                    .await?;
-                Ok::<_, ImdsFailure>(value.map(|v| (key.to_string(), v)))
+            .collect();
+        if keys.len() > MAX_TAGS {
+            return Err(ImdsFailure {
+                path: TAGS_PATH.into(),
+                message: format!(
+                    "{} tag keys, more than the {MAX_TAGS} an instance can have",
+                    keys.len()
+                ),
+                status: None,
             });
+        }
+        let reads = keys.into_iter().map(|key| async move {
+            let value = self
+                .get_opt(&format!("/latest/meta-data/tags/instance/{key}"))
+                .await?;
+            Ok::<_, ImdsFailure>(value.map(|v| (key.to_string(), v)))
+        });
         // A tag removed between the list and the read is simply gone.
         let tags = futures_util::future::try_join_all(reads).await?;
         Ok(Some(tags.into_iter().flatten().collect()))
@@ -182,6 +219,7 @@ impl Imds {
 }
 
 const IDENTITY_PATH: &str = "/latest/dynamic/instance-identity/document";
+const TAGS_PATH: &str = "/latest/meta-data/tags/instance";
 const SPOT_PATH: &str = "/latest/meta-data/spot/instance-action";
 
 /// The identity document IMDS answered; the error names the path.
@@ -236,6 +274,9 @@ pub fn parse_spot_action(body: &str) -> Result<SpotAction, ImdsFailure> {
 
 /// One line naming the HTTP status where there is one; the SDK's Display chains sources.
 fn describe(e: &ImdsError) -> String {
+    if crate::sources::capped::is_over_limit(e) {
+        return crate::sources::capped::TooLarge { limit: MAX_ANSWER }.to_string();
+    }
     match e {
         ImdsError::ErrorResponse(r) => format!("HTTP {}", r.response().status().as_u16()),
         other => {
@@ -247,5 +288,51 @@ fn describe(e: &ImdsError) -> String {
             }
             msg
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::capped::test_server;
+
+    fn identity_padded_to(len: usize) -> Vec<u8> {
+        let head = r#"{"instanceId":"i-1","region":"us-east-1","pad":""#;
+        let mut doc = head.as_bytes().to_vec();
+        doc.resize(len.saturating_sub(2).max(head.len()), b'x');
+        doc.extend(b"\"}");
+        doc
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_cap_are_refused_with_or_without_a_length() {
+        for content_length in [true, false] {
+            let url = test_server::serve(identity_padded_to(MAX_ANSWER + 1), content_length).await;
+            let imds = Imds::with_endpoint(&url, Duration::from_secs(5));
+            let err = imds.identity().await.unwrap_err().to_string();
+            assert!(
+                err.contains(IDENTITY_PATH) && err.contains("64 KiB limit"),
+                "content_length={content_length}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_within_the_cap_are_read() {
+        let url = test_server::serve(identity_padded_to(MAX_ANSWER), false).await;
+        let imds = Imds::with_endpoint(&url, Duration::from_secs(5));
+        assert_eq!(imds.identity().await.unwrap().instance_id, "i-1");
+    }
+
+    #[tokio::test]
+    async fn a_tag_list_longer_than_ec2_allows_is_refused() {
+        let list: Vec<String> = (0..=MAX_TAGS).map(|i| format!("k{i}")).collect();
+        let url = test_server::serve(list.join("\n").into_bytes(), true).await;
+        let imds = Imds::with_endpoint(&url, Duration::from_secs(5));
+        let err = imds.tags().await.unwrap_err().to_string();
+        assert!(
+            err.contains(TAGS_PATH) && err.contains("129 tag keys"),
+            "{err}"
+        );
     }
 }

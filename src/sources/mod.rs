@@ -3,6 +3,7 @@
 //! introspection API. Every answer here is untrusted input: size-capped and never quoted in errors.
 
 pub mod aws;
+pub mod capped;
 pub mod ecs_agent;
 pub mod imds;
 pub mod location;
