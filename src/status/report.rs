@@ -20,7 +20,7 @@ pub mod exit {
     pub const NO_STATE: i32 = 4;
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub status_schema: u32,
     /// `healthy`, `in_progress`, `failed` or `no_state`.
@@ -40,6 +40,10 @@ pub struct Report {
     pub state: Option<State>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub journal: Vec<String>,
+    /// Detail was left out to keep the document under SSM's inline output limit
+    /// (`bounds::JSON_BUDGET`); `ecs-boot status` on the instance shows the rest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl Report {
@@ -53,7 +57,7 @@ impl Report {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AgentView {
     pub cluster: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,7 +91,10 @@ pub async fn collect_live(
 }
 
 pub fn collect(paths: &Paths) -> Report {
-    let state = State::read(&paths.state_file()).ok();
+    let state = State::read(&paths.state_file()).ok().map(|mut s| {
+        s.bound();
+        s
+    });
     let daemon_running = state.as_ref().is_some_and(|s| pid_is_ecs_boot(s.pid));
     let health = match &state {
         None => "no_state",
@@ -109,6 +116,7 @@ pub fn collect(paths: &Paths) -> Report {
         ecs_config_drift,
         state,
         journal,
+        truncated: false,
     }
 }
 
@@ -163,8 +171,9 @@ fn last_journal_lines(n: usize) -> Vec<String> {
     }
 }
 
+/// One line of JSON, always under SSM's inline output limit (see `bounds`).
 pub fn render_json(r: &Report) -> String {
-    serde_json::to_string(r).expect("report serializes")
+    crate::status::bounds::fit_json(r)
 }
 
 fn ms(d: Option<u64>) -> String {
@@ -381,6 +390,7 @@ mod tests {
             render_drift: None,
             state: Some(state),
             journal: vec![],
+            truncated: false,
         }
     }
 

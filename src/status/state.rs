@@ -311,6 +311,8 @@ impl StateStore {
     pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut s = self.state.lock().expect("state lock");
         let r = f(&mut s);
+        // Every reload adds phases, every failure an error: bounded here, once for all writers.
+        s.bound();
         s.updated_at = OffsetDateTime::now_utc();
         let json = serde_json::to_vec_pretty(&*s).expect("state serializes");
         // A crash leaves the previous or the new file, never a mix. No fsync: a power loss starts
@@ -390,8 +392,10 @@ impl StateStore {
         }
     }
 
-    pub fn warn(&self, message: String) {
+    pub fn warn(&self, mut message: String) {
         tracing::warn!(warning = %message, "warning");
+        // Stored capped: compare the capped form, or a long warning repeats once per call.
+        crate::status::bounds::cap_text(&mut message, crate::status::bounds::WARNING);
         self.update(|s| {
             if !s.warnings.contains(&message) {
                 s.warnings.push(message)
