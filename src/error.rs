@@ -43,6 +43,8 @@ pub enum Error {
     Auth(#[from] crate::sources::registry_auth::AuthError),
     #[error(transparent)]
     Write(#[from] crate::ecs_config::WriteError),
+    #[error(transparent)]
+    ExistingEcsConfig(#[from] crate::ecs_config::ExistingError),
     #[error("{0}")]
     Containers(String),
     #[error("{0}")]
@@ -73,6 +75,7 @@ impl Error {
             Error::NotSecure { .. } => "recreate the parameter with --type SecureString".into(),
             Error::Auth(_) => "fix the credentials object: Docker config.json ({\"auths\":{...}}), dockercfg, or {\"username\",\"password\",\"registry\"}".into(),
             Error::Write(_) => "check that /etc/ecs is writable (not read-only, disk not full)".into(),
+            Error::ExistingEcsConfig(_) => "fix or remove that line of /etc/ecs/ecs.config (written by user data?): ecs-boot keeps every line it does not manage, so it must read them exactly".into(),
             Error::Containers(_) => "check the image name and the Docker engine (`docker ps -a`, `journalctl -u docker`); essential containers must stay up".into(),
             Error::Registration(_) => "check the ECS agent: `systemctl status ecs`, `journalctl -u ecs`, /var/log/ecs/ecs-agent.log, and that the instance role can reach ECS".into(),
             Error::Lifecycle(_) => "check the instance role may call autoscaling:CompleteLifecycleAction / RecordLifecycleActionHeartbeat on this ASG".into(),

@@ -7,11 +7,74 @@ pub mod vars;
 pub use crate::util::atomic_file::{WriteError, WriteOutcome, sha256_hex, write_atomic};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
 
 // Marker lines have no `=`, so ecs-init skips them.
 pub const BEGIN: &str = "# BEGIN ecs-boot: this block is rewritten at every boot; change tags or /etc/ecs-boot/config.toml instead";
 pub const END: &str = "# END ecs-boot";
+
+/// The largest ecs.config ecs-boot reads back (user data may have written it): a few hundred
+/// variables of JSON fit many times over.
+pub const MAX_EXISTING: u64 = 1 << 20;
+
+/// Why the ecs.config already on disk cannot be rendered over. ecs-boot keeps every line it does
+/// not manage (user data's own settings, `ECS_DISABLE_PRIVILEGED=true` among them), so a file it
+/// cannot read exactly is refused, never rewritten without those lines.
+#[derive(Debug, Error)]
+pub enum ExistingError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is larger than {MAX_EXISTING} bytes")]
+    TooLarge { path: PathBuf },
+    #[error(
+        "{path} line {line} is not UTF-8 text (byte {column}); ecs-boot will not rewrite the file without its other lines"
+    )]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+}
+
+/// The ecs.config on disk as text, `None` when there is none.
+pub fn read_existing(path: &Path) -> Result<Option<String>, ExistingError> {
+    use std::io::Read;
+    let read = |source| ExistingError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read(e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_EXISTING + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
+    if bytes.len() as u64 > MAX_EXISTING {
+        return Err(ExistingError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        ExistingError::NotUtf8 {
+            path: path.to_path_buf(),
+            line: 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count(),
+            column: 1 + at - line_start,
+        }
+    })
+}
 
 /// The variables to write, plus which of them are secret (masked in `render`, never logged).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,10 +139,13 @@ pub fn render(env: &AgentEnv, existing: Option<&str>) -> Rendered {
 }
 
 /// The rendered file with secret values replaced by a short fingerprint, for `render` and logs.
+/// Every line is judged by its key as ecs-init reads it (line trimmed, split on the first `=`,
+/// key trimmed), whoever wrote it: ours, or user data's own `ECS_ENGINE_AUTH_DATA` kept outside
+/// our block.
 pub fn mask(text: &str, env: &AgentEnv) -> String {
     text.lines()
         .map(|line| match line.split_once('=') {
-            Some((k, v)) if env.secret.contains(k) => {
+            Some((k, v)) if env.secret.contains(k.trim()) || vars::is_secret(k.trim()) => {
                 format!("{k}=<secret sha256:{}>", &sha256_hex(v.as_bytes())[..12])
             }
             _ => line.to_string(),
@@ -161,6 +227,38 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_file_that_is_not_utf8_is_refused_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ecs.config");
+        assert!(read_existing(&path).unwrap().is_none());
+        fs::write(
+            &path,
+            b"ECS_DISABLE_PRIVILEGED=true\nECS_LOGLEVEL=info\n# caf\xe9 S3CRET\n",
+        )
+        .unwrap();
+        let err = read_existing(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&path.display().to_string())
+                && err.contains("line 3")
+                && err.contains("byte 6"),
+            "{err}"
+        );
+        assert!(!err.contains("S3CRET"), "{err}");
+        fs::write(&path, vec![b'#'; MAX_EXISTING as usize + 1]).unwrap();
+        assert!(
+            read_existing(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("larger than")
+        );
+        fs::write(&path, "ECS_DISABLE_PRIVILEGED=true\n").unwrap();
+        assert_eq!(
+            read_existing(&path).unwrap().unwrap(),
+            "ECS_DISABLE_PRIVILEGED=true\n"
+        );
+    }
+
+    #[test]
     fn markers_have_no_equals_sign() {
         assert!(!BEGIN.contains('=') && !END.contains('='));
     }
@@ -176,6 +274,24 @@ mod tests {
         assert!(!masked.contains("c2VjcmV0"));
         assert!(masked.contains("ECS_ENGINE_AUTH_DATA=<secret sha256:"));
         assert!(masked.contains("ECS_CLUSTER=c"));
+    }
+
+    #[test]
+    fn mask_hides_secret_keys_from_user_data_lines_too() {
+        let e = env(&[("ECS_CLUSTER", "c")]);
+        let existing = "ECS_ENGINE_AUTH_TYPE=dockercfg\nECS_ENGINE_AUTH_DATA={\"r\":{\"auth\":\"dXNlcjpodW50ZXIy\"}}\n  ECS_ENGINE_AUTH_DATA = {\"x\":1}\nECS_LOGLEVEL=info\n";
+        let rendered = render(&e, Some(existing));
+        assert!(
+            rendered.text.contains("dXNlcjpodW50ZXIy"),
+            "user data's line is kept"
+        );
+        let masked = mask(&rendered.text, &e);
+        assert!(
+            !masked.contains("dXNlcjpodW50ZXIy") && !masked.contains("{\"x\":1}"),
+            "{masked}"
+        );
+        assert_eq!(masked.matches("=<secret sha256:").count(), 2, "{masked}");
+        assert!(masked.contains("ECS_LOGLEVEL=info") && masked.contains("ECS_CLUSTER=c"));
     }
 
     #[test]

@@ -171,7 +171,8 @@ pub async fn prepare(
 
     let (env, rendered) = phase(rec, "ecs-config-render", async {
         let env = layers::build(config, &tags, auth.as_ref())?;
-        let existing = std::fs::read_to_string(paths.ecs_config()).ok();
+        // Never `.ok()`: an unreadable file would be rewritten without user data's lines.
+        let existing = ecs_config::read_existing(&paths.ecs_config())?;
         let rendered = ecs_config::render(&env, existing.as_deref());
         let detail = format!("{} managed variables", env.vars.len());
         Ok(((env, rendered), Some(detail)))
