@@ -41,10 +41,26 @@ pub struct Var {
     pub name: &'static str,
     pub kind: Kind,
     pub trust: Trust,
+    /// The value is a credential: masked by `render` wherever the line comes from, never logged.
+    pub secret: bool,
 }
 
 const fn var(name: &'static str, kind: Kind, trust: Trust) -> Var {
-    Var { name, kind, trust }
+    Var {
+        name,
+        kind,
+        trust,
+        secret: false,
+    }
+}
+
+const fn secret(name: &'static str, kind: Kind, trust: Trust) -> Var {
+    Var {
+        name,
+        kind,
+        trust,
+        secret: true,
+    }
 }
 
 use Kind::*;
@@ -60,7 +76,7 @@ pub const VARS: &[Var] = &[
         OneOf(&["docker", "dockercfg"]),
         Managed,
     ),
-    var("ECS_ENGINE_AUTH_DATA", Text, Managed),
+    secret("ECS_ENGINE_AUTH_DATA", Text, Managed),
     // Proxies for ecs-init and the agent, from `[proxy]` with the local endpoints kept direct.
     var("HTTP_PROXY", Text, Managed),
     var("HTTPS_PROXY", Text, Managed),
@@ -168,6 +184,11 @@ pub enum VarError {
 
 pub fn lookup(name: &str) -> Option<&'static Var> {
     VARS.iter().find(|v| v.name == name)
+}
+
+/// Whether the table marks `name` as a credential.
+pub fn is_secret(name: &str) -> bool {
+    lookup(name).is_some_and(|v| v.secret)
 }
 
 /// What ecs-boot writes itself, and from which source; named in errors.
