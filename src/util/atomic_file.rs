@@ -5,7 +5,7 @@ use crate::util::paths::parent_dir;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -54,14 +54,7 @@ pub fn write_file(
         path: path.to_path_buf(),
         source,
     };
-    if let Ok(current) = fs::read(path)
-        && current == content
-    {
-        // Tighten a loosened mode without touching content or mtime.
-        let perms = fs::metadata(path).map_err(io)?.permissions();
-        if perms.mode() & 0o777 != 0o600 {
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io)?;
-        }
+    if already_written(path, content) {
         return Ok(WriteOutcome::Unchanged);
     }
     let dir = parent_dir(path);
@@ -99,6 +92,44 @@ pub fn write_file(
     Ok(WriteOutcome::Written)
 }
 
+/// Whether `path` is already exactly what a write would leave: a regular file (not a symlink:
+/// never followed, it is replaced by the rename), mode 0600, owned by root:root when we run as
+/// root (else by us), holding `content`. Anything else is rewritten through the atomic path;
+/// chmod or chown in place would act on a link's target.
+fn already_written(path: &Path, content: &[u8]) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    let euid = nix::unistd::geteuid();
+    let owner_ok = if euid.is_root() {
+        meta.uid() == 0 && meta.gid() == 0
+    } else {
+        meta.uid() == euid.as_raw()
+    };
+    if !meta.file_type().is_file()
+        || meta.mode() & 0o7777 != 0o600
+        || !owner_ok
+        || meta.len() != content.len() as u64
+    {
+        return false;
+    }
+    // O_NOFOLLOW: if a link replaced the file since the lstat, the open fails instead.
+    let Ok(f) = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return false;
+    };
+    let mut current = Vec::with_capacity(content.len());
+    f.take(content.len() as u64 + 1)
+        .read_to_end(&mut current)
+        .is_ok()
+        && current == content
+}
+
 /// A crash between create and rename leaves a temp file behind; the next write clears it.
 fn remove_stale_temps(dir: &Path, file_name: &str) {
     let prefix = format!(".{file_name}.tmp.");
@@ -107,6 +138,74 @@ fn remove_stale_temps(dir: &Path, file_name: &str) {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = fs::remove_file(e.path());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn a_symlink_with_the_same_content_is_replaced_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        fs::write(&target, b"A=1\n").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        let path = dir.path().join("ecs.config");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert_eq!(
+            write_atomic(&path, b"A=1\n").unwrap(),
+            WriteOutcome::Written
+        );
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert!(
+            meta.file_type().is_file(),
+            "the link is gone, a regular file is in its place"
+        );
+        assert_eq!(meta.mode() & 0o7777, 0o600);
+        assert_eq!(fs::read(&path).unwrap(), b"A=1\n");
+        assert_eq!(
+            fs::metadata(&target).unwrap().mode() & 0o7777,
+            0o644,
+            "target not chmodded"
+        );
+        assert_eq!(
+            write_atomic(&path, b"A=1\n").unwrap(),
+            WriteOutcome::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_loosened_mode_or_foreign_owner_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ecs.config");
+        write_atomic(&path, b"A=1\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o4644)).unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        assert_eq!(
+            write_atomic(&path, b"A=1\n").unwrap(),
+            WriteOutcome::Written
+        );
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o600);
+        assert_ne!(
+            meta.ino(),
+            inode,
+            "replaced by rename, not chmodded in place"
+        );
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::chown(&path, Some(1000.into()), Some(1000.into())).unwrap();
+            assert_eq!(
+                write_atomic(&path, b"A=1\n").unwrap(),
+                WriteOutcome::Written
+            );
+            let meta = fs::metadata(&path).unwrap();
+            assert_eq!(
+                (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+                (0, 0, 0o600)
+            );
         }
     }
 }
