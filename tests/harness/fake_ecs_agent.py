@@ -154,6 +154,7 @@ class Agent:
         self.tasks: dict[str, LocalTask] = {}
         self.revisions: dict[str, int] = {}
         self.introspection: ThreadingHTTPServer | None = None
+        self.oversize_tasks = 0  # bytes of made-up tasks added to /v1/tasks (0: none)
 
     def register(self) -> None:
         doc = json.dumps(self.identity)
@@ -297,6 +298,15 @@ class IntrospectionHandler(_JsonHandler):
                 "dockerid" in query and t["Containers"][0]["DockerId"].startswith(
                     query["dockerid"]))]
             return self.send_json(200, match[0]) if match else self.send_json(404, {})
+        pad = self.agent.oversize_tasks
+        if pad:
+            # Oversized answer (POST /_admin/oversize): valid JSON full of tasks ECS never heard
+            # of, all RUNNING, so a client without a size cap sees a drain that never ends.
+            filler = {"Arn": "", "DesiredStatus": "RUNNING", "KnownStatus": "RUNNING",
+                      "Family": "oversize", "Version": "1", "Containers": []}
+            one = len(json.dumps(filler)) + 60
+            tasks = tasks + [dict(filler, Arn=f"arn:aws:ecs:us-east-1:123456789012:task/"
+                                  f"oversize/{i:032x}") for i in range(pad // one + 1)]
         self.send_json(200, {"Tasks": tasks})
 
 
@@ -335,6 +345,9 @@ class AdminHandler(_JsonHandler):
             else:
                 agent.close_introspection()
             return self.send_json(200, {"introspection": agent.introspection is not None})
+        if path == "/_admin/oversize":
+            agent.oversize_tasks = int(body.get("bytes", 0))
+            return self.send_json(200, {"oversize_tasks": agent.oversize_tasks})
         if path == "/_admin/exit":
             self.send_json(200, {"exiting": int(body.get("code", 1))})
             self.wfile.flush()

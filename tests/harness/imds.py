@@ -61,6 +61,7 @@ class FakeImds:
         self.rebalance: dict | None = None
         self._faults: list[Fault] = []
         self._delay = (0.0, "")  # (seconds, path prefix)
+        self._oversize = (0, "")  # (bytes of padding, path prefix)
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.requests: list[dict] = []  # {"method", "path", "status"}, admin routes excluded
         self.token_puts = 0
@@ -131,6 +132,12 @@ class FakeImds:
         with self._lock:
             self._delay = (seconds, path_prefix)
 
+    def set_oversize(self, nbytes: int, path_prefix: str = "") -> None:
+        """JSON answers under path_prefix grow a "padding" field of `nbytes` bytes (still valid
+        JSON, so only a size cap on the client can refuse them)."""
+        with self._lock:
+            self._oversize = (int(nbytes), path_prefix)
+
     def invalidate_tokens(self) -> None:
         """Every issued token becomes invalid: the next GET gets 401 and must re-fetch."""
         with self._lock:
@@ -140,6 +147,7 @@ class FakeImds:
         with self._lock:
             self._faults.clear()
             self._delay = (0.0, "")
+            self._oversize = (0, "")
 
     def reset_log(self) -> None:
         with self._lock:
@@ -187,6 +195,13 @@ class FakeImds:
 
     def _lookup(self, path: str) -> str | None:
         """The text/plain body for a metadata path, or None for 404."""
+        text = self._lookup_plain(path)
+        nbytes, prefix = self._oversize
+        if text is not None and nbytes and path.startswith(prefix) and text.startswith("{"):
+            return text[:-1].rstrip() + ', "padding": "' + "x" * nbytes + '"}'
+        return text
+
+    def _lookup_plain(self, path: str) -> str | None:
         with self._lock:
             ident = dict(self.identity)
             if path == "/latest/dynamic/instance-identity/document":
@@ -328,6 +343,8 @@ def _admin(handler: _Handler) -> None:
                                                  body.get("path_prefix", "")),
         "/_admin/delay": lambda: imds.set_delay(float(body.get("seconds", 0)),
                                                 body.get("path_prefix", "")),
+        "/_admin/oversize": lambda: imds.set_oversize(int(body.get("bytes", 0)),
+                                                      body.get("path_prefix", "")),
         "/_admin/clear-faults": imds.clear_faults,
         "/_admin/invalidate-tokens": imds.invalidate_tokens,
         "/_admin/reset-log": imds.reset_log,
