@@ -86,7 +86,7 @@ def test_status_and_fleet_tables_show_controls_instead_of_obeying_them(fleet, tm
     ("ECS_CONTAINER_STOP_TIMEOUT", "99999999999999999999h"),
     ("ECS_IMAGE_PULL_TIMEOUT", "2562048h"),
     ("ECS_RESERVED_MEMORY", "65536"),
-    ("ECS_NUM_IMAGES_DELETE_PER_CYCLE", "99999999999999999999"),
+    ("ECS_NUM_IMAGES_DELETE_PER_CYCLE", "9223372036854775808"),  # past Go's int
 ])
 def test_values_past_what_the_agent_parses_are_refused_naming_the_tag(setting, value, imds,
                                                                       ecs_boot):
@@ -207,6 +207,7 @@ def chunking_s3(moto):
 
 def test_an_s3_object_without_content_length_is_read_with_a_running_cap(moto, imds, ecs_boot,
                                                                         chunking_s3):
+    ecs_boot.extra_trust = {"registry_auth_prefixes": ["s3://creds-big/"]}
     location = put_s3(moto, "creds-big", "cfg.json", b"{" + b" " * (64 << 20) + b"}")
     boot_env(imds, tags_for(**{"ecs-boot:registry-auth": location}))
     ecs_boot.write_config(FAST)
@@ -222,9 +223,11 @@ def test_an_s3_object_without_content_length_is_read_with_a_running_cap(moto, im
 
 def test_status_json_stays_under_24000_bytes_through_reloads_with_long_errors(
         moto, world, imds, ecs_boot, fake_agent):
+    # A credentials location near the tag-value cap, allowed but absent: every reload fails,
+    # quoting it.
+    ecs_boot.extra_trust = {"registry_auth_prefixes": ["s3://no-such-bucket-15/"]}
     proc, _ = start_instance(ecs_boot, fake_agent)
     wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service", timeout=60)
-    # A credentials location near the tag-value cap: every reload fails, quoting it.
     long_location = "s3://no-such-bucket-15/" + "k" * 60_000
     imds.set_tags(dict(world.tags, **{"ecs-boot:registry-auth": long_location}))
     reloads = 20  # 3 phases each: past any bound on the phase history
@@ -243,7 +246,7 @@ def test_status_json_stays_under_24000_bytes_through_reloads_with_long_errors(
     doc = json.loads(out.stdout)
     assert len(out.stdout.encode()) < 24_000, len(out.stdout.encode())
     assert doc["state"]["error"]["phase"] == "credentials"
-    assert doc["state"]["error"]["message"].startswith("cannot fetch registry credentials")
+    assert "s3://no-such-bucket-15/kkk" in doc["state"]["error"]["message"]
     state_bytes = ecs_boot.state_file.stat().st_size
     assert state_bytes < 256 << 10, state_bytes
     assert len(doc["state"]["phases"]) <= 48
