@@ -274,7 +274,12 @@ pub fn check_value(var: &Var, value: &str) -> Result<(), VarError> {
             Err(e) => Err(bad("a JSON array of strings", format!("invalid JSON: {e}"))),
         },
         JsonIntArray => match serde_json::from_str::<serde_json::Value>(value) {
-            Ok(serde_json::Value::Array(a)) if a.iter().all(|v| v.is_u64()) => Ok(()),
+            // The agent unmarshals these into []uint16.
+            Ok(serde_json::Value::Array(a))
+                if a.iter().all(|v| v.as_u64().is_some_and(|p| p <= 65535)) =>
+            {
+                Ok(())
+            }
             Ok(_) => Err(bad(
                 "a JSON array of port numbers",
                 "valid JSON of another shape".into(),
@@ -394,6 +399,8 @@ mod tests {
         ));
         assert!(check("ECS_RESERVED_PORTS", "[22, 2375]").is_ok());
         assert!(check("ECS_RESERVED_PORTS", r#"["22"]"#).is_err());
+        assert!(check("ECS_RESERVED_PORTS", "[65535]").is_ok());
+        assert!(check("ECS_RESERVED_PORTS", "[65536]").is_err());
         assert!(
             check(
                 "ECS_AVAILABLE_LOGGING_DRIVERS",
