@@ -112,19 +112,22 @@ pub fn render_table(records: &[ContainerRecord]) -> String {
     let mut o = String::from(
         "CONTAINER        ACTION     STATE      RESTARTS  ID            IMAGE / ERROR\n",
     );
+    use crate::util::escape::for_terminal as esc;
     for r in records {
+        // The engine's answers (state, error messages) are outside input: escaped for the terminal.
+        let id: String = r.id.chars().take(12).collect();
         let _ = writeln!(
             o,
             "{:<16} {:<10} {:<10} {:>8}  {:<13} {}{}",
-            r.name,
-            r.action,
-            r.state,
+            esc(&r.name),
+            esc(&r.action),
+            esc(&r.state),
             r.restart_count,
-            &r.id[..12.min(r.id.len())],
-            r.image,
+            esc(&id),
+            esc(&r.image),
             r.last_error
                 .as_ref()
-                .map(|e| format!("  error: {e}"))
+                .map(|e| format!("  error: {}", esc(e)))
                 .unwrap_or_default()
         );
     }

@@ -165,6 +165,10 @@ pub fn build(
     }
     env.vars.extend(settings);
     for (name, value) in crate::util::proxy::agent_proxy_vars(&config.proxy) {
+        // A proxy URL with user:password@ is a credential: masked in render, never logged.
+        if crate::util::proxy::has_userinfo(&value) {
+            env.secret.insert(name.to_string());
+        }
         env.vars.insert(name.to_string(), value);
     }
 

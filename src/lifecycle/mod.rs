@@ -5,4 +5,5 @@ pub mod boot;
 pub mod drain;
 pub mod hook;
 pub mod launch;
+pub mod machine;
 pub mod run;

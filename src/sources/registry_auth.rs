@@ -107,14 +107,17 @@ impl RegistryAuth {
                 }
                 None => &top,
             };
-            for (registry, entry) in entries {
+            // Entries are named by position, never by key: the object may be anything a tag
+            // pointed at, and an error must not quote it.
+            for (n, (registry, entry)) in entries.iter().enumerate() {
                 let Value::Object(fields) = entry else {
                     return Err(shape(&format!(
-                        "entry for registry {registry:?} must be an object"
+                        "registry entry {} must be an object",
+                        n + 1
                     )));
                 };
                 let login = login_from_fields(fields)
-                    .map_err(|p| shape(&format!("registry {registry:?}: {p}")))?;
+                    .map_err(|p| shape(&format!("registry entry {}: {p}", n + 1)))?;
                 logins.insert(normalize_registry(registry).map_err(|p| shape(&p))?, login);
             }
         }
@@ -197,10 +200,9 @@ pub fn normalize_registry(raw: &str) -> Result<String, String> {
         .trim_start_matches("http://");
     let bare = host.trim_end_matches('/');
     if bare.is_empty() || bare.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{:?} is not a registry address",
-            raw.chars().take(100).collect::<String>()
-        ));
+        return Err(
+            "a registry key is not a registry address (empty, spaces or control characters)".into(),
+        );
     }
     let hub = [
         "docker.io",

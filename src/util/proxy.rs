@@ -63,6 +63,12 @@ pub fn check_proxy_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a proxy URL carries credentials (`http://user:password@host:port`).
+pub fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().is_some_and(|authority| authority.contains('@'))
+}
+
 /// Checks one NO_PROXY entry: a host, domain, address or CIDR, without separators.
 pub fn check_no_proxy_host(host: &str) -> Result<(), String> {
     if host.is_empty()
@@ -124,6 +130,12 @@ pub fn keep_local_endpoints_direct() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_credentials_are_recognised() {
+        assert!(has_userinfo("http://u:p@proxy:3128"));
+        assert!(!has_userinfo("http://proxy:3128/a@b"));
+    }
 
     #[test]
     fn local_endpoints_are_added_once() {

@@ -1,0 +1,392 @@
+//! The life of an instance as a table: which event moves it from which stage to which, and what
+//! the agent does on the way. Pure data and one lookup function, so every (stage, event) pair is
+//! unit-tested here, and `run` is a loop that waits for the next event and performs the action.
+//!
+//! ```text
+//!  stage        event                      next         action
+//!  Config       ConfigWritten(InService*)  Launch       Release     (gate opens, READY=1)
+//!  Config       ConfigWritten(Warmed:*)    Warmed       Park        (READY=1, gate stays closed)
+//!  Config       Failed                     Failed       Abandon
+//!  Warmed       TargetInService            Launch       Release
+//!  Warmed       Terminating(Lifecycle)     Terminated   CompleteTerminate (never registered)
+//!  Launch       Launched                   InService    Watch
+//!  Launch       Failed                     Failed       Abandon
+//!  InService    Terminating(t)             Draining     Drain(t)
+//!  Draining     DrainEnded(Lifecycle)      Terminated   CompleteTerminate
+//!  Draining     DrainEnded(other)          Drained      Watch       (no termination yet)
+//!  Drained      Terminating(Lifecycle)     Draining     Drain       (finds no task: at once)
+//!  Drained      Undrain                    InService    Reactivate
+//!  any live     Reload                     same         Reload
+//!  any          Stop                       same         Exit
+//! ```
+//! (*) InService, or no target state yet: an instance launched straight into the group.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the instance is in its life; persisted, so a restart resumes in the right place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Reading identity, tags, credentials; writing ecs.config.
+    Config,
+    /// Parked in a warm pool: ecs.config written, the ECS agent kept from registering.
+    Warmed,
+    /// System containers, registration, the launch hook.
+    Launch,
+    InService,
+    Draining,
+    /// Drained without a termination (operator drain, rebalance, spot notice): still watching.
+    Drained,
+    /// The terminate hook is completed; nothing is left to do but stop.
+    Terminated,
+    /// The boot failed and the launch hook was abandoned.
+    Failed,
+}
+
+/// Why a drain started. Only `Lifecycle` (Auto Scaling's target state `Terminated`) has a
+/// terminate lifecycle action to complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Lifecycle,
+    Spot,
+    Rebalance,
+    Operator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// ecs.config is on disk; `warmed`: the target lifecycle state is `Warmed:*`.
+    ConfigWritten { warmed: bool },
+    /// The target state went from `Warmed:*` to `InService` without a reboot.
+    TargetInService,
+    /// Containers up, agent registered, launch hook completed (or none).
+    Launched,
+    /// A boot phase failed (config, containers, registration, launch hook).
+    Failed,
+    /// Termination is coming, or an operator asked for a drain.
+    Terminating(Cause),
+    /// Tasks are gone (or the deadline passed); carries what started the drain.
+    DrainEnded(Cause),
+    /// `ecs-boot undrain`: the operator returns a drained instance to service.
+    Undrain,
+    /// SIGHUP.
+    Reload,
+    /// SIGTERM or SIGINT.
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Write the ready marker (the gate opens) and tell systemd READY=1: ecs.service may start.
+    Release,
+    /// READY=1 so systemd is content, but no ready marker: the gate keeps the agent from
+    /// registering while warmed (amazon-ecs-agent#3000); complete the warm pool's launch hook.
+    Park,
+    /// Start system containers, wait for registration, complete the launch hook.
+    Launch,
+    /// Watch for termination (target state, spot and rebalance notices, operator drain).
+    Watch,
+    /// Set DRAINING (unless ECS already did), wait for the tasks, stop system containers.
+    Drain(Cause),
+    /// Complete the terminate lifecycle action (exactly once), if one exists.
+    CompleteTerminate,
+    /// Set the container instance ACTIVE again (only if ecs-boot set it DRAINING).
+    Reactivate,
+    /// ABANDON the launch hook with the cause (unless `on_failure = "leave"`).
+    Abandon,
+    /// Re-read the trusted config, the fragment and credentials; re-render; re-reconcile.
+    Reload,
+    Exit,
+}
+
+/// One row of the table: in `from`, `event` leads to `to` by way of `action`.
+pub struct Row {
+    pub from: Stage,
+    pub event: fn(&Event) -> bool,
+    pub to: Stage,
+    pub action: fn(&Event) -> Action,
+}
+
+use Stage::*;
+
+const fn row(
+    from: Stage,
+    event: fn(&Event) -> bool,
+    to: Stage,
+    action: fn(&Event) -> Action,
+) -> Row {
+    Row {
+        from,
+        event,
+        to,
+        action,
+    }
+}
+
+/// The table. Order matters only where two rows of one stage match one event (none do; a test
+/// checks it). A pair with no row is ignored: the event means nothing in that stage.
+pub const TABLE: &[Row] = &[
+    row(
+        Config,
+        |e| matches!(e, Event::ConfigWritten { warmed: false }),
+        Launch,
+        |_| Action::Release,
+    ),
+    row(
+        Config,
+        |e| matches!(e, Event::ConfigWritten { warmed: true }),
+        Warmed,
+        |_| Action::Park,
+    ),
+    row(
+        Config,
+        |e| matches!(e, Event::Failed),
+        Failed,
+        |_| Action::Abandon,
+    ),
+    row(
+        Warmed,
+        |e| matches!(e, Event::TargetInService),
+        Launch,
+        |_| Action::Release,
+    ),
+    row(
+        Warmed,
+        |e| matches!(e, Event::Terminating(Cause::Lifecycle)),
+        Terminated,
+        |_| Action::CompleteTerminate,
+    ),
+    row(
+        Warmed,
+        |e| matches!(e, Event::Failed),
+        Failed,
+        |_| Action::Abandon,
+    ),
+    row(
+        Launch,
+        |e| matches!(e, Event::Launched),
+        InService,
+        |_| Action::Watch,
+    ),
+    row(
+        Launch,
+        |e| matches!(e, Event::Failed),
+        Failed,
+        |_| Action::Abandon,
+    ),
+    row(
+        InService,
+        |e| matches!(e, Event::Terminating(_)),
+        Draining,
+        |e| match e {
+            Event::Terminating(c) => Action::Drain(*c),
+            _ => unreachable!("matched Terminating"),
+        },
+    ),
+    row(
+        Draining,
+        |e| matches!(e, Event::DrainEnded(Cause::Lifecycle)),
+        Terminated,
+        |_| Action::CompleteTerminate,
+    ),
+    row(
+        Draining,
+        |e| matches!(e, Event::DrainEnded(c) if *c != Cause::Lifecycle),
+        Drained,
+        |_| Action::Watch,
+    ),
+    // Re-checked through a drain (tasks already gone: it ends at once), so a task started in
+    // between is never cut off.
+    row(
+        Drained,
+        |e| matches!(e, Event::Terminating(Cause::Lifecycle)),
+        Draining,
+        |_| Action::Drain(Cause::Lifecycle),
+    ),
+    row(
+        Drained,
+        |e| matches!(e, Event::Undrain),
+        InService,
+        |_| Action::Reactivate,
+    ),
+    row(
+        InService,
+        |e| matches!(e, Event::Reload),
+        InService,
+        |_| Action::Reload,
+    ),
+    row(
+        Drained,
+        |e| matches!(e, Event::Reload),
+        Drained,
+        |_| Action::Reload,
+    ),
+    row(
+        Warmed,
+        |e| matches!(e, Event::Reload),
+        Warmed,
+        |_| Action::Reload,
+    ),
+];
+
+/// The next stage and the action for `event` in `stage`; `None`: ignored there. `Stop` is
+/// accepted everywhere and keeps the stage (the state file says where a restart resumes).
+pub fn next(stage: Stage, event: &Event) -> Option<(Stage, Action)> {
+    if matches!(event, Event::Stop) {
+        return Some((stage, Action::Exit));
+    }
+    TABLE
+        .iter()
+        .find(|r| r.from == stage && (r.event)(event))
+        .map(|r| (r.to, (r.action)(event)))
+}
+
+/// Where a restarted agent resumes, from the stage it persisted. A boot that had not reached
+/// service starts over (every step is idempotent: ecs.config, containers, exactly-once hooks);
+/// later stages carry on where they were.
+pub fn resume(persisted: Option<Stage>) -> Stage {
+    match persisted {
+        None | Some(Config) | Some(Launch) | Some(Warmed) | Some(Failed) => Config,
+        Some(InService) => Config, // re-verify the config; the launch hook is already recorded
+        Some(Draining) => Draining,
+        Some(Drained) => Drained,
+        Some(Terminated) => Terminated,
+    }
+}
+
+/// Every stage, for exhaustive tests and documentation.
+pub const STAGES: &[Stage] = &[
+    Config, Warmed, Launch, InService, Draining, Drained, Terminated, Failed,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAUSES: &[Cause] = &[
+        Cause::Lifecycle,
+        Cause::Spot,
+        Cause::Rebalance,
+        Cause::Operator,
+    ];
+
+    fn events() -> Vec<Event> {
+        let mut e = vec![
+            Event::ConfigWritten { warmed: false },
+            Event::ConfigWritten { warmed: true },
+            Event::TargetInService,
+            Event::Launched,
+            Event::Failed,
+            Event::Undrain,
+            Event::Reload,
+            Event::Stop,
+        ];
+        for c in CAUSES {
+            e.push(Event::Terminating(*c));
+            e.push(Event::DrainEnded(*c));
+        }
+        e
+    }
+
+    /// The whole table, written out once more by hand: every (stage, event) pair, so a change to
+    /// TABLE that this list does not also make fails here.
+    fn expected(stage: Stage, e: &Event) -> Option<(Stage, Action)> {
+        use Action as A;
+        use Event as E;
+        Some(match (stage, e) {
+            (s, E::Stop) => (s, A::Exit),
+            (Config, E::ConfigWritten { warmed: false }) => (Launch, A::Release),
+            (Config, E::ConfigWritten { warmed: true }) => (Warmed, A::Park),
+            (Config | Warmed | Launch, E::Failed) => (Failed, A::Abandon),
+            (Warmed, E::TargetInService) => (Launch, A::Release),
+            (Warmed, E::Terminating(Cause::Lifecycle)) => (Terminated, A::CompleteTerminate),
+            (Launch, E::Launched) => (InService, A::Watch),
+            (InService, E::Terminating(c)) => (Draining, A::Drain(*c)),
+            (Draining, E::DrainEnded(Cause::Lifecycle)) => (Terminated, A::CompleteTerminate),
+            (Draining, E::DrainEnded(_)) => (Drained, A::Watch),
+            (Drained, E::Terminating(Cause::Lifecycle)) => (Draining, A::Drain(Cause::Lifecycle)),
+            (Drained, E::Undrain) => (InService, A::Reactivate),
+            (s @ (InService | Drained | Warmed), E::Reload) => (s, A::Reload),
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn every_stage_and_event_pair_follows_the_table() {
+        for stage in STAGES {
+            for e in events() {
+                assert_eq!(next(*stage, &e), expected(*stage, &e), "{stage:?} + {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_two_rows_of_a_stage_match_one_event() {
+        for stage in STAGES {
+            for e in events() {
+                let n = TABLE
+                    .iter()
+                    .filter(|r| r.from == *stage && (r.event)(&e))
+                    .count();
+                assert!(n <= 1, "{stage:?} + {e:?} matches {n} rows");
+            }
+        }
+    }
+
+    #[test]
+    fn a_drain_without_a_termination_never_completes_the_terminate_hook() {
+        for c in [Cause::Spot, Cause::Rebalance, Cause::Operator] {
+            assert_eq!(
+                next(Draining, &Event::DrainEnded(c)),
+                Some((Drained, Action::Watch))
+            );
+        }
+        // ...and the later real termination does, after a drain that finds the tasks gone.
+        assert_eq!(
+            next(Drained, &Event::Terminating(Cause::Lifecycle)),
+            Some((Draining, Action::Drain(Cause::Lifecycle)))
+        );
+        assert_eq!(
+            next(Draining, &Event::DrainEnded(Cause::Lifecycle)),
+            Some((Terminated, Action::CompleteTerminate))
+        );
+    }
+
+    #[test]
+    fn a_warmed_instance_never_releases_the_agent_until_in_service() {
+        assert_eq!(
+            next(Config, &Event::ConfigWritten { warmed: true }),
+            Some((Warmed, Action::Park))
+        );
+        for e in events() {
+            if let Some((_, a)) = next(Warmed, &e) {
+                assert!(a != Action::Release || e == Event::TargetInService, "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_stages_only_stop() {
+        for stage in [Terminated, Failed] {
+            for e in events() {
+                match next(stage, &e) {
+                    None | Some((_, Action::Exit)) => {}
+                    other => panic!("{stage:?} + {e:?} -> {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_restart_resumes_from_every_persisted_stage() {
+        for s in STAGES {
+            let r = resume(Some(*s));
+            match s {
+                Draining | Drained | Terminated => assert_eq!(r, *s),
+                _ => assert_eq!(r, Config, "{s:?}"),
+            }
+        }
+        assert_eq!(resume(None), Config);
+    }
+}
