@@ -49,6 +49,21 @@ pub enum Error {
     Containers(String),
     #[error("{0}")]
     Registration(String),
+    /// An AWS call failed: which call, on what, and what AWS said; the hint fits the call.
+    #[error("{call} {resource}: {message}")]
+    Aws {
+        call: &'static str,
+        resource: String,
+        message: String,
+    },
+    #[error(
+        "{named_by} names a {transition} hook that {asg} does not have (or ECS's managed-draining hook, which is ECS's to complete)"
+    )]
+    HookNotFound {
+        named_by: String,
+        asg: String,
+        transition: crate::status::state::Transition,
+    },
     #[error("{0}")]
     Lifecycle(String),
     #[error("{0}")]
@@ -78,11 +93,43 @@ impl Error {
             Error::ExistingEcsConfig(_) => "fix or remove that line of /etc/ecs/ecs.config (written by user data?): ecs-boot keeps every line it does not manage, so it must read them exactly".into(),
             Error::Containers(_) => "check the image name and the Docker engine (`docker ps -a`, `journalctl -u docker`); essential containers must stay up".into(),
             Error::Registration(_) => "check the ECS agent: `systemctl status ecs`, `journalctl -u ecs`, /var/log/ecs/ecs-agent.log, and that the instance role can reach ECS".into(),
+            Error::Aws { call, .. } => aws_hint(call),
+            Error::HookNotFound { .. } => "name a hook the group has for this transition (aws autoscaling describe-lifecycle-hooks), or drop the name to discover it".into(),
             Error::Lifecycle(_) => "check the instance role may call autoscaling:CompleteLifecycleAction / RecordLifecycleActionHeartbeat on this ASG".into(),
             Error::Drain(_) => "check the instance role may call ecs:UpdateContainerInstancesState, ecs:ListTasks, ecs:DescribeTasks and ecs:StopTask".into(),
             Error::Other(_) => "see `journalctl -u ecs-boot`".into(),
         }
     }
+}
+
+impl Error {
+    pub fn aws(call: &'static str, resource: &str, message: String) -> Error {
+        Error::Aws {
+            call,
+            resource: resource.to_string(),
+            message,
+        }
+    }
+}
+
+/// What to check when `call` fails: the permission it needs, on what.
+fn aws_hint(call: &str) -> String {
+    let permission = match call {
+        "DescribeAutoScalingInstances" | "DescribeLifecycleHooks" => {
+            "autoscaling:DescribeAutoScalingInstances and autoscaling:DescribeLifecycleHooks (resource \"*\")"
+        }
+        "CompleteLifecycleAction" | "RecordLifecycleActionHeartbeat" => {
+            "autoscaling:CompleteLifecycleAction and autoscaling:RecordLifecycleActionHeartbeat on this group"
+        }
+        "DescribeContainerInstances" | "UpdateContainerInstancesState" => {
+            "ecs:DescribeContainerInstances and ecs:UpdateContainerInstancesState on this cluster's container instances"
+        }
+        "ListTasks" | "DescribeTasks" | "StopTask" => {
+            "ecs:ListTasks, ecs:DescribeTasks and ecs:StopTask in this cluster"
+        }
+        _ => "the instance role's permissions for this call",
+    };
+    format!("check that the instance role has {permission}, and that the endpoint is reachable")
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

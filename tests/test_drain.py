@@ -74,16 +74,74 @@ def test_stuck_task_reaches_the_deadline_with_the_configured_result(moto, world,
     assert stop(proc) == 0
 
 
-def test_spot_notice_drains(moto, world, imds, ecs_boot, fake_agent):
+def test_spot_notice_drains_and_completes_only_the_real_termination(moto, world, imds,
+                                                                    ecs_boot, fake_agent):
+    """A spot notice drains at once; the terminate hook is completed only when Auto Scaling
+    terminates the instance (an action exists), never on the notice alone."""
     proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.5)
     agent.add_tasks("web", kind="service", count=2)
     when = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2))
     imds.set_spot_action("terminate", when.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated", timeout=30)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "drained", timeout=30)
     assert s["drain"]["trigger"] == "spot:terminate"
     assert ci_status(moto, world, agent) == "DRAINING"
     deadline = datetime.datetime.fromisoformat(s["drain"]["deadline_at"].replace("Z", "+00:00"))
     assert deadline <= when, "a spot notice caps the drain deadline at its time"
+    assert terminate_completions(moto, world) == [], "completed a terminate action that did not exist"
+    moto.reset_calls()
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    assert [c["result"] for c in terminate_completions(moto, world)] == ["CONTINUE"]
+    assert client_calls(moto, "UpdateContainerInstancesState") == [], "set DRAINING twice"
+    assert stop(proc) == 0
+
+
+def test_operator_drain_keeps_watching_and_a_later_termination_completes_at_once(
+        moto, world, ecs_boot, fake_agent):
+    """`ecs-boot drain` without a termination: the instance stays drained (not "terminated"),
+    keeps watching, and the real scale-in later completes the hook without waiting out its
+    heartbeat timeout."""
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.2)
+    agent.add_tasks("web", kind="service", count=1)
+    assert ecs_boot.run("drain", "--wait", "--timeout", "30s", timeout=40).returncode == 0
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "drained")
+    assert not [h for h in s.get("hooks", []) if h["transition"] == "terminate"], s["hooks"]
+    assert terminate_completions(moto, world) == []
+    moto.reset_calls()
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated")
+    hook = next(h for h in s["hooks"] if h["transition"] == "terminate")
+    assert hook["result"] == "CONTINUE" and not hook["already_done"], hook
+    assert stop(proc) == 0
+
+
+def test_undrain_returns_a_drained_instance_to_service(moto, world, ecs_boot, fake_agent):
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.2)
+    assert ecs_boot.run("drain", "--wait", "--timeout", "30s", timeout=40).returncode == 0
+    assert ci_status(moto, world, agent) == "DRAINING"
+    out = ecs_boot.run("undrain")
+    assert out.returncode == 0, out.stderr
+    wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service" and not s.get("drain"))
+    assert ci_status(moto, world, agent) == "ACTIVE"
+    # In service again: a scale-in drains and completes as usual.
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    assert stop(proc) == 0
+
+
+def test_termination_makes_three_aws_calls(moto, world, ecs_boot, fake_agent):
+    """The terminate hook is remembered from the launch's discovery: termination needs no
+    DescribeLifecycleHooks (DescribeContainerInstances, UpdateContainerInstancesState,
+    CompleteLifecycleAction), heartbeats apart."""
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.2)
+    moto.reset_calls()
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    calls = [c["action"] for c in moto.calls(source="client")
+             if c["action"] != "RecordLifecycleActionHeartbeat"]
+    assert sorted(calls) == ["CompleteLifecycleAction", "DescribeContainerInstances",
+                             "UpdateContainerInstancesState"], calls
     assert stop(proc) == 0
 
 

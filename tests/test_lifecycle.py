@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from harness.procs import wait_for
-from lifecycle_helpers import spawn_run, client_calls, start_instance, status, stop, wait_state
+from harness.procs import free_port, wait_for
+from lifecycle_helpers import (boot_config, client_calls, spawn_run, start_instance, status, stop,
+                               wait_state)
 
 
 def completions(moto, world, transition="autoscaling:EC2_INSTANCE_LAUNCHING"):
@@ -110,16 +111,45 @@ def test_no_hook_is_skipped_and_said(moto, world, ecs_boot, fake_agent):
     assert stop(proc) == 0
 
 
-def test_warm_pool_completes_without_registration(moto, world, imds, ecs_boot, fake_agent):
+def test_warm_pool_keeps_the_gate_closed_then_the_same_process_goes_in_service(
+        moto, world, imds, ecs_boot, fake_agent):
+    """A warming instance's ECS agent must never register (amazon-ecs-agent#3000): ecs-boot
+    completes the pool's launch hook but keeps the gate closed, so ecs.service cannot start.
+    Warmed:Running goes InService without a reboot: the same process opens the gate and
+    completes the launch hook once the agent has registered."""
     moto.set_lifecycle_state(world.asg, world.instance_id, "Warmed:Pending:Wait")
-    imds.set_target_lifecycle_state("Warmed:Stopped")
-    proc, agent = start_instance(ecs_boot, fake_agent, never_register=True)
+    imds.set_target_lifecycle_state("Warmed:Running")
+    port = free_port()
+    ecs_boot.write_config(boot_config(port))
+    proc = spawn_run(ecs_boot)
     wait_for(lambda: moto.lifecycle_state(world.asg, world.instance_id) == "Warmed:Stopped",
              timeout=20, what="warm pool hook completed")
     s = wait_state(ecs_boot, lambda s: s.get("outcome") == "warmed")
     assert [h["transition"] for h in s["hooks"]] == ["launch-warmed"]
+    assert ecs_boot.ecs_config.exists(), "ecs.config is prepared while warmed"
+    assert ecs_boot.run("gate").returncode == 1, "the gate let ecs.service start while warmed"
     assert status(ecs_boot)["health"] == "healthy"
+    # Leaves the pool for service, without a reboot.
+    moto.set_lifecycle_state(world.asg, world.instance_id, "Pending:Wait")
+    imds.set_target_lifecycle_state("InService")
+    wait_for(lambda: ecs_boot.run("gate").returncode == 0, timeout=20, what="the gate to open")
+    fake_agent(ecs_boot.ecs_config, port=port)  # ecs.service starts: the agent registers
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    assert [h["transition"] for h in s["hooks"]] == ["launch-warmed", "launch"]
+    assert moto.lifecycle_state(world.asg, world.instance_id) == "InService"
+    assert proc.poll() is None and s["pid"] == proc.pid, "not the same process"
     assert stop(proc) == 0
+
+
+def test_fake_agent_with_warm_pools_check_exits_5_on_a_404(moto, world, imds, ecs_boot,
+                                                          fake_agent, tmp_path):
+    """Why ecs-boot never sets ECS_WARM_POOLS_CHECK: the agent exits terminally when the
+    target-lifecycle-state path answers 404 (no group yet, or after a stop/start)."""
+    cfg = tmp_path / "ecs.config"
+    cfg.write_text(f"ECS_CLUSTER={world.cluster}\nECS_WARM_POOLS_CHECK=true\n")
+    imds.set_target_lifecycle_state(None)
+    agent = fake_agent(cfg)
+    assert agent.proc.wait(20) == 5
 
 
 # --- a crash while CompleteLifecycleAction was in flight (trust-boundary issue) ------------------

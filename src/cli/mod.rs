@@ -39,6 +39,8 @@ pub enum Command {
     Gate,
     /// Ask the running agent to drain this instance now (as for a scale-in)
     Drain(crate::cli::ops::DrainArgs),
+    /// Return a drained instance (drained without a termination) to service
+    Undrain,
     /// Complete or abandon this instance's lifecycle action by hand
     Hook(crate::cli::ops::HookArgs),
     /// Reconcile or stop the system containers ([[container]]) on their own
@@ -148,6 +150,7 @@ impl Cli {
                 }
             },
             Command::Drain(args) => crate::cli::ops::drain(&paths, args).await,
+            Command::Undrain => crate::cli::ops::undrain(&paths).await,
             Command::Hook(args) => crate::cli::ops::hook(&Config::load(&config_path)?, args).await,
             Command::Containers(args) => args.run(Config::load(&config_path)?).await,
             Command::Preflight(args) => args.run(&Config::load(&config_path)?).await,

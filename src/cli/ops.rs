@@ -4,9 +4,10 @@
 use crate::config::Config;
 use crate::config::tags;
 use crate::error::{Error, Result};
-use crate::lifecycle::hook::{self, Transition};
+use crate::lifecycle::hook::{Completion, GroupHooks, LifecycleApi};
 use crate::sources::aws::Aws;
 use crate::sources::imds::Imds;
+use crate::status::state::{DrainState, HookResult, Transition};
 use crate::status::state::{Outcome, State};
 use crate::util::paths::Paths;
 use clap::{Args, ValueEnum};
@@ -52,14 +53,29 @@ pub async fn drain(paths: &Paths, args: DrainArgs) -> Result<i32> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let s = State::read(&paths.state_file()).map_err(|e| Error::Other(e.to_string()))?;
         if let Some(d) = &s.drain {
-            eprint!("\rdraining: {} tasks left ({})   ", d.tasks_left, d.state);
+            eprint!(
+                "\rdraining: {} tasks left ({})   ",
+                d.tasks_left,
+                d.state.as_str()
+            );
+            if d.state == DrainState::Drained && s.outcome == Outcome::Drained {
+                // Drained without a termination: the agent now waits for one (or `undrain`).
+                eprintln!();
+                println!(
+                    "drain finished: drained (the instance stays until terminated, or `ecs-boot undrain`)"
+                );
+                return Ok(0);
+            }
         }
         match s.outcome {
             Outcome::Terminated => {
                 eprintln!();
-                let d = s.drain.map(|d| d.state).unwrap_or_default();
-                println!("drain finished: {d}");
-                return Ok(if d == "drained" { 0 } else { 1 });
+                let d = s.drain.map(|d| d.state);
+                println!(
+                    "drain finished: {}",
+                    d.map_or("no drain record", DrainState::as_str)
+                );
+                return Ok(if d == Some(DrainState::Drained) { 0 } else { 1 });
             }
             Outcome::Failed => return Ok(1),
             _ if tokio::time::Instant::now() >= deadline => {
@@ -70,6 +86,29 @@ pub async fn drain(paths: &Paths, args: DrainArgs) -> Result<i32> {
             _ => {}
         }
     }
+}
+
+/// Signals the running agent (SIGUSR2): a drained instance (operator drain, spot or rebalance
+/// notice, no termination) goes back to service: ACTIVE again, system containers back.
+pub async fn undrain(paths: &Paths) -> Result<i32> {
+    let state = State::read(&paths.state_file())
+        .map_err(|e| Error::Other(format!("no ecs-boot state ({e}); is ecs-boot running?")))?;
+    if !crate::status::report::pid_is_ecs_boot(state.pid) {
+        return Err(Error::Other(format!(
+            "ecs-boot run (pid {}) is not running: `systemctl start ecs-boot` first",
+            state.pid
+        )));
+    }
+    if state.outcome != Outcome::Drained {
+        return Err(Error::Other(format!(
+            "the instance is {}, not drained: nothing to undo (a drain for a termination cannot be undone)",
+            state.outcome.as_str()
+        )));
+    }
+    kill(Pid::from_raw(state.pid as i32), Signal::SIGUSR2)
+        .map_err(|e| Error::Other(format!("cannot signal pid {}: {e}", state.pid)))?;
+    println!("undrain requested from ecs-boot (pid {})", state.pid);
+    Ok(0)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,29 +146,26 @@ pub async fn hook(config: &Config, args: HookArgs) -> Result<i32> {
         HookTransition::Terminate => Transition::Terminate,
     };
     let result = match args.action {
-        HookAction::Complete => "CONTINUE",
-        HookAction::Abandon => "ABANDON",
+        HookAction::Complete => HookResult::Continue,
+        HookAction::Abandon => HookResult::Abandon,
     };
-    let Some(h) = hook::discover(&aws, config, &tags, &identity.instance_id, transition).await?
-    else {
+    let hooks = GroupHooks::discover(&aws, &tags, &identity.instance_id).await?;
+    let Some(h) = hooks.resolve(config, &tags, &identity.instance_id, transition)? else {
         println!(
-            "no {} lifecycle hook for {}",
-            transition.label(),
+            "no {transition} lifecycle hook for {}",
             identity.instance_id
         );
         return Ok(0);
     };
-    let already = hook::complete(&aws, &h, result).await?;
-    if already {
-        println!(
-            "{} on {}/{}: no active lifecycle action (already completed or timed out)",
-            result, h.asg, h.name
-        );
-    } else {
-        println!(
+    match aws.complete(&h, result).await? {
+        Completion::NoActiveAction => println!(
+            "{result} on {}/{}: no active lifecycle action (already completed or timed out)",
+            h.asg, h.name
+        ),
+        Completion::Accepted => println!(
             "{result} sent for {} on {}/{}",
             h.instance_id, h.asg, h.name
-        );
+        ),
     }
     Ok(0)
 }

@@ -164,16 +164,16 @@ pub enum OnFailure {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum HookResult {
+pub enum DeadlineResult {
     Continue,
     Abandon,
 }
 
-impl HookResult {
+impl DeadlineResult {
     pub fn as_str(self) -> &'static str {
         match self {
-            HookResult::Continue => "CONTINUE",
-            HookResult::Abandon => "ABANDON",
+            DeadlineResult::Continue => "CONTINUE",
+            DeadlineResult::Abandon => "ABANDON",
         }
     }
 }
@@ -216,7 +216,7 @@ pub struct DrainSection {
     /// are stopped.
     #[serde(with = "duration")]
     pub standalone_grace: Duration,
-    pub result_on_deadline: HookResult,
+    pub result_on_deadline: DeadlineResult,
     pub spot: bool,
     pub rebalance: bool,
 }
@@ -228,7 +228,7 @@ impl Default for DrainSection {
             poll_interval: Duration::from_secs(5),
             deadline: Duration::from_secs(900),
             standalone_grace: Duration::from_secs(120),
-            result_on_deadline: HookResult::Continue,
+            result_on_deadline: DeadlineResult::Continue,
             spot: true,
             rebalance: false,
         }

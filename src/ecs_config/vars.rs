@@ -112,7 +112,7 @@ pub const VARS: &[Var] = &[
     var("ECS_LOG_MAX_FILE_SIZE_MB", Int, Tag),
     var("ECS_LOG_MAX_ROLL_COUNT", Int, Tag),
     var("ECS_ENABLE_SPOT_INSTANCE_DRAINING", Bool, Tag),
-    var("ECS_WARM_POOLS_CHECK", Bool, Tag),
+    var("ECS_WARM_POOLS_CHECK", Bool, Managed),
     var("ECS_CONTAINER_INSTANCE_TAGS", JsonStringMap, Tag),
     var(
         "ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM",
@@ -197,6 +197,9 @@ pub fn managed_how(name: &str) -> &'static str {
         "ECS_CLUSTER" => "from the ecs-boot:cluster tag or [ecs] cluster",
         "ECS_INSTANCE_ATTRIBUTES" => "from ecs-boot:attribute:* tags or [ecs] attributes",
         "HTTP_PROXY" | "HTTPS_PROXY" | "NO_PROXY" => "from [proxy] in the trusted config",
+        "ECS_WARM_POOLS_CHECK" => {
+            "never set: ecs-boot keeps the gate closed while warmed instead, since agents from 1.89 exit for good on a 404"
+        }
         _ => "from the registry credentials (ecs-boot:registry-auth or [ecs] registry_auth)",
     }
 }

@@ -190,13 +190,20 @@ pub async fn prepare(
     })
 }
 
-/// Writes ecs.config and the per-boot ready marker `gate` checks; records what was written.
+/// Opens the gate: the per-boot ready marker `gate` checks against ecs.config. Not written while
+/// the instance is warmed, so a warming instance's ECS agent never registers.
+pub fn open_gate(prepared: &Prepared, paths: &Paths) -> Result<()> {
+    let sha = ecs_config::sha256_hex(prepared.rendered.text.as_bytes());
+    ecs_config::write_atomic(&paths.ready_marker(), format!("{sha}\n").as_bytes())?;
+    Ok(())
+}
+
+/// Writes ecs.config and records what was written. The gate stays as it was: `open_gate`.
 pub async fn write(prepared: &Prepared, paths: &Paths, rec: &StateStore) -> Result<()> {
     phase(Some(rec), "ecs-config-write", async {
         let text = prepared.rendered.text.as_bytes();
         let outcome = ecs_config::write_atomic(&paths.ecs_config(), text)?;
         let sha = ecs_config::sha256_hex(text);
-        ecs_config::write_atomic(&paths.ready_marker(), format!("{sha}\n").as_bytes())?;
         rec.update(|s| {
             s.ecs_config = Some(EcsConfigRecord {
                 path: "/etc/ecs/ecs.config".into(),

@@ -1,18 +1,17 @@
-//! Termination: notice it (target-lifecycle-state `Terminated`, a spot notice, optionally a
-//! rebalance recommendation), drain the instance's tasks, stop system containers last, then
-//! complete the terminate hook. Every step is recorded, so a restart mid-drain resumes.
+//! Draining: notice termination (target-lifecycle-state `Terminated`, a spot notice, optionally a
+//! rebalance recommendation), set DRAINING (unless ECS managed draining does), wait for the
+//! instance's tasks, stop system containers last. The terminate hook is the hook action's (run.rs
+//! completes it after a lifecycle drain). Every step is recorded, so a restart resumes.
 
 use crate::config::Config;
-use crate::config::tags::TagInputs;
 use crate::error::{Error, Result};
-use crate::lifecycle::hook::{self, Heartbeats, Transition};
 use crate::sources::aws::{self, Aws};
 use crate::sources::ecs_agent::Introspection;
 use crate::sources::imds::Imds;
-use crate::status::state::{DrainRecord, Outcome, StateStore};
-use crate::util::retry::{Backoff, jitter};
+use crate::status::state::{Cause, DrainRecord, DrainState, StateStore};
+use crate::util::retry::Backoff;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::OffsetDateTime;
 
 /// What started the drain.
@@ -28,6 +27,16 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// Only `Lifecycle` has a terminate lifecycle action behind it.
+    pub fn cause(&self) -> Cause {
+        match self {
+            Trigger::Lifecycle => Cause::Lifecycle,
+            Trigger::Spot { .. } => Cause::Spot,
+            Trigger::Rebalance => Cause::Rebalance,
+            Trigger::Manual => Cause::Operator,
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Trigger::Lifecycle => "lifecycle:Terminated".into(),
@@ -35,16 +44,6 @@ impl Trigger {
             Trigger::Rebalance => "rebalance-recommendation".into(),
             Trigger::Manual => "manual".into(),
         }
-    }
-}
-
-/// Polls IMDS until termination is coming. IMDS errors are transient here: keep watching.
-pub async fn watch(imds: &Imds, config: &Config) -> Trigger {
-    loop {
-        if let Some(t) = check_once(imds, config).await {
-            return t;
-        }
-        tokio::time::sleep(jitter(config.drain.poll_interval)).await;
     }
 }
 
@@ -94,65 +93,62 @@ pub struct Drainer<'a> {
     pub aws: &'a Aws,
     pub intro: &'a Introspection,
     pub store: &'a StateStore,
-    pub tags: &'a TagInputs,
-    pub instance_id: &'a str,
     pub cluster: &'a str,
+    /// The group has ECS's managed-draining hook: ECS sets DRAINING itself; never fight it.
+    pub managed_draining: bool,
 }
 
 impl Drainer<'_> {
-    /// Drains and completes the terminate hook. Resumes a drain recorded before a restart.
-    pub async fn run(&self, trigger: Trigger) -> Result<()> {
+    /// Drains: DRAINING, tasks gone (or the deadline), system containers stopped. Resumes a drain
+    /// recorded before a restart; a new cause (a real termination after an operator drain)
+    /// restarts the clock with its own deadline.
+    pub async fn run(&self, trigger: &Trigger) -> Result<()> {
         let now = OffsetDateTime::now_utc();
-        let record = self.store.update(|s| {
-            s.outcome = Outcome::Draining;
-            s.drain
-                .get_or_insert_with(|| DrainRecord {
-                    trigger: trigger.label(),
-                    started_at: now,
-                    deadline_at: deadline_for(self.config, &trigger, now),
-                    tasks_left: 0,
-                    state: "draining".into(),
-                    set_draining_by_us: false,
-                    standalone_stopped: Vec::new(),
-                    drained_at: None,
-                })
-                .clone()
+        let cause = trigger.cause();
+        let record = self.store.update_durable(|s| {
+            let fresh = || DrainRecord {
+                trigger: trigger.label(),
+                cause,
+                started_at: now,
+                deadline_at: deadline_for(self.config, trigger, now),
+                tasks_left: 0,
+                state: DrainState::Draining,
+                set_draining_by_us: false,
+                standalone_stopped: Vec::new(),
+                drained_at: None,
+            };
+            match s.drain.as_mut() {
+                Some(d) if d.cause == cause => {}
+                Some(d) => {
+                    let by_us = d.set_draining_by_us;
+                    *d = DrainRecord {
+                        set_draining_by_us: by_us,
+                        ..fresh()
+                    };
+                }
+                None => s.drain = Some(fresh()),
+            }
+            s.drain.clone().expect("set above")
         });
         tracing::info!(trigger = %record.trigger, "drain started");
         crate::util::notify::status(&format!("draining ({})", record.trigger));
 
-        let hook = if self.store.snapshot().hook_done("terminate").is_some() {
-            None
-        } else {
-            hook::discover(
-                self.aws,
-                self.config,
-                self.tags,
-                self.instance_id,
-                Transition::Terminate,
-            )
-            .await?
-        };
-        let beats = hook.as_ref().map(|h| {
-            Heartbeats::start(
-                self.aws.clone(),
-                h.clone(),
-                h.heartbeat_interval(self.config),
-            )
-        });
-
         let ci_arn = self.container_instance_arn().await;
         if let Some(arn) = &ci_arn
             && !record.set_draining_by_us
+            && !self.managed_draining
         {
             self.set_draining(arn).await?;
         }
 
         let drained = self.wait_for_tasks(&record, ci_arn.as_deref()).await;
-        let drained_at = Instant::now();
         self.store.update(|s| {
             if let Some(d) = s.drain.as_mut() {
-                d.state = if drained { "drained" } else { "deadline" }.into();
+                d.state = if drained {
+                    DrainState::Drained
+                } else {
+                    DrainState::Deadline
+                };
                 if drained {
                     d.tasks_left = 0;
                 }
@@ -173,41 +169,34 @@ impl Drainer<'_> {
                 Err(e) => self.store.warn(format!("stopping system containers: {e}")),
             }
         }
-
-        match hook {
-            Some(h) => {
-                let (result, cause) = if drained {
-                    ("CONTINUE", None)
-                } else {
-                    (
-                        self.config.drain.result_on_deadline.as_str(),
-                        Some("drain deadline reached with tasks still running".to_string()),
-                    )
-                };
-                let sent = beats.as_ref().map(Heartbeats::sent).unwrap_or(0);
-                drop(beats);
-                hook::complete_once(
-                    self.aws,
-                    self.store,
-                    "terminate",
-                    &h,
-                    result,
-                    cause,
-                    Some(drained_at),
-                    sent,
-                )
-                .await?;
-            }
-            None if self.store.snapshot().hook_done("terminate").is_none() => hook::record_skipped(
-                self.store,
-                "terminate",
-                "no terminate lifecycle hook for this instance",
-            ),
-            None => {}
-        }
-        self.store.update(|s| s.outcome = Outcome::Terminated);
-        crate::util::notify::status("drained; terminate hook completed");
         Ok(())
+    }
+
+    /// `ecs-boot undrain`: the container instance goes back to ACTIVE if ecs-boot set it
+    /// DRAINING (never over ECS managed draining or the agent's own spot draining).
+    pub async fn reactivate(&self) -> Result<String> {
+        let Some(record) = self.store.snapshot().drain else {
+            return Ok("nothing was drained".into());
+        };
+        let detail = match self.container_instance_arn().await {
+            Some(arn) if record.set_draining_by_us => {
+                self.aws
+                    .ecs()
+                    .update_container_instances_state()
+                    .cluster(self.cluster)
+                    .container_instances(&arn)
+                    .status(aws_sdk_ecs::types::ContainerInstanceStatus::Active)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        Error::aws("UpdateContainerInstancesState", &arn, aws::describe(&e))
+                    })?;
+                format!("{arn} ACTIVE again")
+            }
+            _ => "DRAINING was not set by ecs-boot: left as it is".into(),
+        };
+        self.store.update(|s| s.drain = None);
+        Ok(detail)
     }
 
     async fn container_instance_arn(&self) -> Option<String> {
@@ -225,14 +214,13 @@ impl Drainer<'_> {
     /// fight them, never call twice.
     async fn set_draining(&self, arn: &str) -> Result<()> {
         let ecs = self.aws.ecs();
-        let fail = |op: &str, msg: String| Error::Drain(format!("{op}: {msg}"));
         let out = ecs
             .describe_container_instances()
             .cluster(self.cluster)
             .container_instances(arn)
             .send()
             .await
-            .map_err(|e| fail("DescribeContainerInstances", aws::describe(&e)))?;
+            .map_err(|e| Error::aws("DescribeContainerInstances", arn, aws::describe(&e)))?;
         let status = out
             .container_instances()
             .first()
@@ -251,12 +239,12 @@ impl Drainer<'_> {
             .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
             .send()
             .await
-            .map_err(|e| fail("UpdateContainerInstancesState", aws::describe(&e)))?;
+            .map_err(|e| Error::aws("UpdateContainerInstancesState", arn, aws::describe(&e)))?;
         tracing::info!(
             container_instance = arn,
             "container instance set to DRAINING"
         );
-        self.store.update(|s| {
+        self.store.update_durable(|s| {
             if let Some(d) = s.drain.as_mut() {
                 d.set_draining_by_us = true
             }

@@ -1,24 +1,61 @@
-//! The launch half of `run`: system containers and the ECS agent's registration side by side,
-//! then the launch hook (CONTINUE once, or ABANDON with the cause); warm pools park first.
+//! The Launch stage: system containers and the ECS agent's registration side by side, then the
+//! launch hook (CONTINUE once; a failure becomes ABANDON in run.rs).
 
-use crate::config::OnFailure;
-use crate::error::{Error, Result};
-use crate::lifecycle::boot::{Known, Prepared, phase};
-use crate::lifecycle::hook::{self, Heartbeats, Hook, Transition};
+use crate::error::Result;
+use crate::lifecycle::boot::{Prepared, phase};
+use crate::lifecycle::hook::{GroupHooks, HookAction};
 use crate::lifecycle::run::Agent;
 use crate::sources::ecs_agent;
-use crate::status::state::{Outcome, Registration};
+use crate::status::state::{HookResult, Registration, Transition};
 use std::time::Instant;
 use time::OffsetDateTime;
 
 impl Agent {
     /// Containers and registration run side by side; the launch hook is completed once both are
-    /// done. Heartbeats keep the hook alive meanwhile.
-    pub(crate) async fn launch(&self, p: &Prepared) -> Result<()> {
-        let hook = self.launch_hook(p, "launch").await?;
-        let beats = hook
+    /// done. The hook action's heartbeats keep it alive meanwhile.
+    pub(crate) async fn launch(&self, p: &Prepared, hooks: &mut Option<GroupHooks>) -> Result<()> {
+        let hook = if self
+            .store
+            .snapshot()
+            .hook_done(Transition::Launch)
+            .is_some()
+        {
+            None
+        } else {
+            let found = phase(Some(&self.store), "lifecycle-discovery", async {
+                if hooks.is_none() {
+                    *hooks =
+                        Some(GroupHooks::discover(&p.aws, &p.tags, &p.identity.instance_id).await?);
+                }
+                let group = hooks.as_ref().expect("just set");
+                let hook = group.resolve(
+                    &p.config,
+                    &p.tags,
+                    &p.identity.instance_id,
+                    Transition::Launch,
+                )?;
+                let detail = match (&hook, &group.asg) {
+                    (Some(h), _) => format!("{} on {}", h.name, h.asg),
+                    (None, Some(asg)) => format!("no launch hook on {asg}"),
+                    (None, None) => "not in an Auto Scaling group".into(),
+                };
+                Ok((hook, Some(detail)))
+            })
+            .await?;
+            found
+        };
+        let interval = hook
             .as_ref()
-            .map(|h| Heartbeats::start(p.aws.clone(), h.clone(), h.heartbeat_interval(&p.config)));
+            .map_or(std::time::Duration::from_secs(20), |h| {
+                h.heartbeat_interval(&p.config)
+            });
+        let action = HookAction::begin(
+            p.aws.clone(),
+            self.store.clone(),
+            Transition::Launch,
+            hook,
+            interval,
+        );
 
         let containers = phase(
             Some(&self.store),
@@ -46,24 +83,19 @@ impl Agent {
         });
         let ((), registered) = tokio::try_join!(containers, registration)?;
 
-        if let Some(h) = hook {
-            let sent = beats.as_ref().map(Heartbeats::sent).unwrap_or(0);
-            drop(beats);
+        if self
+            .store
+            .snapshot()
+            .hook_done(Transition::Launch)
+            .is_none()
+        {
             phase(Some(&self.store), "launch-hook", async {
-                let r = hook::complete_once(
-                    &p.aws,
-                    &self.store,
-                    "launch",
-                    &h,
-                    "CONTINUE",
-                    None,
-                    Some(registered),
-                    sent,
-                )
-                .await?;
-                Ok((
-                    (),
-                    Some(format!(
+                let r = action
+                    .complete(HookResult::Continue, None, Some(registered))
+                    .await?;
+                let detail = match r.result {
+                    HookResult::Skipped => "no launch hook for this instance".to_string(),
+                    _ => format!(
                         "{} {} on {}{}",
                         r.result,
                         r.hook,
@@ -73,128 +105,13 @@ impl Agent {
                         } else {
                             ""
                         }
-                    )),
-                ))
+                    ),
+                };
+                Ok(((), Some(detail)))
             })
             .await?;
         }
         Ok(())
-    }
-
-    /// The launch hook to complete for `key`, or `None` (already completed, or none exists:
-    /// recorded so status says why).
-    pub(crate) async fn launch_hook(&self, p: &Prepared, key: &str) -> Result<Option<Hook>> {
-        if self.store.snapshot().hook_done(key).is_some() {
-            return Ok(None);
-        }
-        let found = phase(Some(&self.store), "lifecycle-discovery", async {
-            let hook = hook::discover(
-                &p.aws,
-                &p.config,
-                &p.tags,
-                &p.identity.instance_id,
-                Transition::Launch,
-            )
-            .await?;
-            let detail = hook
-                .as_ref()
-                .map(|h| format!("{} on {}", h.name, h.asg))
-                .unwrap_or_else(|| {
-                    "no launch hook (not in an Auto Scaling group, or the group has none)".into()
-                });
-            Ok((hook, Some(detail)))
-        })
-        .await?;
-        if found.is_none() {
-            hook::record_skipped(
-                &self.store,
-                key,
-                "no launch lifecycle hook for this instance",
-            );
-        }
-        Ok(found)
-    }
-
-    /// Warm pool: the agent will not register while warmed, so complete the pool's launch hook
-    /// at once; if the instance stays running in the pool, wait until it leaves for service.
-    pub(crate) async fn park_in_warm_pool(&self, p: &Prepared, state: &str) -> Result<()> {
-        if let Some(h) = self.launch_hook(p, "launch-warmed").await? {
-            phase(Some(&self.store), "warm-pool-hook", async {
-                let r = hook::complete_once(
-                    &p.aws,
-                    &self.store,
-                    "launch-warmed",
-                    &h,
-                    "CONTINUE",
-                    None,
-                    None,
-                    0,
-                )
-                .await?;
-                Ok(((), Some(format!("{} {} ({state})", r.result, r.hook))))
-            })
-            .await?;
-        }
-        self.store.update(|s| s.outcome = Outcome::Warmed);
-        crate::util::notify::status(&format!("parked in the warm pool ({state})"));
-        loop {
-            tokio::time::sleep(crate::util::retry::jitter(p.config.drain.poll_interval)).await;
-            if let Ok(Some(s)) = self.imds.target_lifecycle_state().await
-                && s == "InService"
-            {
-                self.store.update(|s| s.outcome = Outcome::Booting);
-                return Ok(());
-            }
-        }
-    }
-
-    pub(crate) async fn abandon_launch(&self, known: &Known, cause: &Error) {
-        if self.config.lifecycle.on_failure == OnFailure::Leave {
-            tracing::warn!("boot failed; leaving the launch hook pending (on_failure = \"leave\")");
-            return;
-        }
-        if self.store.snapshot().hook_done("launch").is_some() {
-            return;
-        }
-        let (Some(identity), Some(aws)) = (&known.identity, &known.aws) else {
-            self.store.warn("cannot ABANDON the launch hook: the instance identity is unknown (IMDS failed); the hook will time out to its DefaultResult".into());
-            return;
-        };
-        let tags = known.tags.clone().unwrap_or_default();
-        let res = phase(Some(&self.store), "launch-hook", async {
-            match hook::discover(
-                aws,
-                &self.config,
-                &tags,
-                &identity.instance_id,
-                Transition::Launch,
-            )
-            .await?
-            {
-                Some(h) => {
-                    let r = hook::complete_once(
-                        aws,
-                        &self.store,
-                        "launch",
-                        &h,
-                        "ABANDON",
-                        Some(cause.to_string()),
-                        None,
-                        0,
-                    )
-                    .await?;
-                    Ok((
-                        (),
-                        Some(format!("ABANDON {} on {}: {}", r.hook, r.asg, cause)),
-                    ))
-                }
-                None => Ok(((), Some("no launch hook to abandon".into()))),
-            }
-        })
-        .await;
-        if let Err(e) = res {
-            tracing::error!(error = %e, "cannot abandon the launch hook");
-        }
     }
 
     /// Reconciles system containers and records every one of them in status, failed or not.

@@ -21,38 +21,8 @@
 //! ```
 //! (*) InService, or no target state yet: an instance launched straight into the group.
 
-use serde::{Deserialize, Serialize};
-
-/// Where the instance is in its life; persisted, so a restart resumes in the right place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Reading identity, tags, credentials; writing ecs.config.
-    Config,
-    /// Parked in a warm pool: ecs.config written, the ECS agent kept from registering.
-    Warmed,
-    /// System containers, registration, the launch hook.
-    Launch,
-    InService,
-    Draining,
-    /// Drained without a termination (operator drain, rebalance, spot notice): still watching.
-    Drained,
-    /// The terminate hook is completed; nothing is left to do but stop.
-    Terminated,
-    /// The boot failed and the launch hook was abandoned.
-    Failed,
-}
-
-/// Why a drain started. Only `Lifecycle` (Auto Scaling's target state `Terminated`) has a
-/// terminate lifecycle action to complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    Lifecycle,
-    Spot,
-    Rebalance,
-    Operator,
-}
+// The stages and causes are persisted, so their types live with the state file.
+pub use crate::status::state::{Cause, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -83,8 +53,6 @@ pub enum Action {
     /// READY=1 so systemd is content, but no ready marker: the gate keeps the agent from
     /// registering while warmed (amazon-ecs-agent#3000); complete the warm pool's launch hook.
     Park,
-    /// Start system containers, wait for registration, complete the launch hook.
-    Launch,
     /// Watch for termination (target state, spot and rebalance notices, operator drain).
     Watch,
     /// Set DRAINING (unless ECS already did), wait for the tasks, stop system containers.

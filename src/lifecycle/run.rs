@@ -1,21 +1,25 @@
-//! `ecs-boot run`: the agent systemd starts at boot. Phases in order, each recorded in the state
-//! file for `status`: config (READY=1 to systemd once ecs.config is on disk), then the launch
-//! (launch.rs: system containers and registration in parallel, the launch hook); then it watches
-//! for termination, drains, and completes the terminate hook.
+//! `ecs-boot run`: the agent systemd starts at boot. One loop drives the instance's life through
+//! the table in machine.rs: the current stage's work yields the next event (a phase done or
+//! failed, a termination notice, a signal), the table gives the next stage and the action, the
+//! action is performed, and the stage is persisted so a restart resumes from it.
 
-use crate::config::Config;
+use crate::config::{Config, OnFailure};
 use crate::error::{Error, Result};
 use crate::lifecycle::boot::{self, Known, Prepared, phase};
 use crate::lifecycle::drain::{self, Drainer, Trigger};
+use crate::lifecycle::hook::{GroupHooks, HookAction};
+use crate::lifecycle::machine::{self, Action, Cause, Event, Stage};
+use crate::sources::aws::Aws;
 use crate::sources::ecs_agent::Introspection;
 use crate::sources::imds::Imds;
-use crate::status::state::{Outcome, PhaseStatus, StateStore};
+use crate::status::state::{DrainState, HookResult, PhaseStatus, StateStore, Transition};
 use crate::util::paths::Paths;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 pub struct Agent {
-    /// The baked config; the effective one (with a tag-named fragment) is `Prepared::config`.
+    /// The trusted config (baked + config.d); the effective one, with a tag-named fragment and
+    /// the identity's placeholders, is `Prepared::config`.
     pub config: Config,
     pub config_path: std::path::PathBuf,
     pub paths: Paths,
@@ -26,27 +30,31 @@ pub struct Agent {
     pub container_scope: String,
 }
 
+/// What the life has learned so far, carried from stage to stage.
+#[derive(Default)]
+struct Life {
+    prepared: Option<Prepared>,
+    /// What a failed boot learned, to find and ABANDON the launch hook.
+    known: Known,
+    /// The group's hooks, read once at launch; termination needs no discovery call.
+    hooks: Option<GroupHooks>,
+    /// What started the current drain (for its deadline and cause).
+    trigger: Option<Trigger>,
+    /// The terminate action, open (heartbeating) from the start of a lifecycle drain.
+    terminate: Option<HookAction<Aws>>,
+    /// When the last task was gone, for the terminate hook's latency.
+    drained_at: Option<Instant>,
+    failure: Option<Error>,
+}
+
 struct Signals {
     term: Signal,
     int: Signal,
     hup: Signal,
     /// `ecs-boot drain`: an operator asks for a drain now.
     usr1: Signal,
-}
-
-/// SIGTERM or SIGINT.
-struct Terminate<'a> {
-    term: &'a mut Signal,
-    int: &'a mut Signal,
-}
-
-impl Terminate<'_> {
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {},
-            _ = self.int.recv() => {},
-        }
-    }
+    /// `ecs-boot undrain`: an operator returns a drained instance to service.
+    usr2: Signal,
 }
 
 impl Signals {
@@ -58,6 +66,7 @@ impl Signals {
             int: s(SignalKind::interrupt())?,
             hup: s(SignalKind::hangup())?,
             usr1: s(SignalKind::user_defined1())?,
+            usr2: s(SignalKind::user_defined2())?,
         })
     }
 
@@ -85,159 +94,528 @@ impl Agent {
         }
     }
 
-    /// Boots, then watches for termination until SIGTERM. A failed boot records the cause,
-    /// abandons the launch hook (unless `on_failure = "leave"`) and exits non-zero.
+    /// Drives the life until it stops: SIGTERM, or a failed boot (exits non-zero so systemd
+    /// retries; the launch hook was abandoned unless `on_failure = "leave"`).
     pub async fn run(mut self) -> Result<()> {
         let mut signals = Signals::install()?;
-        let mut known = Known::default();
-        let booted = tokio::select! {
-            r = self.boot(&mut known) => r,
-            _ = signals.stop() => {
-                tracing::info!("stopped during boot");
+        let mut life = Life::default();
+        let mut stage = machine::resume(self.store.snapshot().stage);
+        self.store.set_stage(stage);
+        let mut event = self.work(stage, &mut life, &mut signals).await;
+        loop {
+            let Some((to, action)) = machine::next(stage, &event) else {
+                tracing::debug!(?stage, ?event, "event means nothing in this stage");
+                event = self.work(stage, &mut life, &mut signals).await;
+                continue;
+            };
+            tracing::info!(from = ?stage, ?event, to = ?to, ?action, "lifecycle");
+            if action == Action::Exit {
                 crate::util::notify::stopping();
-                return Ok(());
+                return match life.failure.take() {
+                    Some(e) if stage == Stage::Failed => Err(e),
+                    _ => Ok(()),
+                };
             }
-        };
-        let prepared = match booted {
-            Ok(p) => p,
-            Err(e) => {
-                self.store.update(|s| s.outcome = Outcome::Failed);
-                self.abandon_launch(&known, &e).await;
-                return Err(e);
+            if let Err(e) = self.perform(action, &mut life).await {
+                // An action that fails is a failed stage: the boot abandons, a drain records it.
+                tracing::error!(error = %e, ?action, "lifecycle action failed");
+                life.failure = Some(e);
+                if matches!(stage, Stage::Config | Stage::Warmed | Stage::Launch) {
+                    event = Event::Failed;
+                    continue;
+                }
+                return Err(life.failure.take().expect("just set"));
             }
-        };
-        tracing::info!(INSTANCE_ID = %prepared.identity.instance_id, cluster = prepared.env.cluster(), "boot complete");
-        self.serve(prepared, &mut signals).await
+            if to != stage {
+                self.store.set_stage(to);
+            }
+            stage = to;
+            event = self.work(stage, &mut life, &mut signals).await;
+        }
     }
 
-    async fn boot(&self, known: &mut Known) -> Result<Prepared> {
+    /// The ongoing work of `stage`, until something happens that the table may act on.
+    async fn work(&mut self, stage: Stage, life: &mut Life, signals: &mut Signals) -> Event {
+        match stage {
+            Stage::Config => tokio::select! {
+                e = self.configure(life) => e,
+                _ = signals.stop() => Event::Stop,
+            },
+            Stage::Launch => {
+                let Some(p) = life.prepared.as_ref() else {
+                    return Event::Failed;
+                };
+                let launched = tokio::select! {
+                    r = self.launch(p, &mut life.hooks) => r,
+                    _ = signals.stop() => return Event::Stop,
+                };
+                match launched {
+                    Ok(()) => Event::Launched,
+                    Err(e) => {
+                        life.failure = Some(e);
+                        Event::Failed
+                    }
+                }
+            }
+            Stage::Warmed => self.wait_in_pool(life, signals).await,
+            Stage::InService => self.watch(life, signals, false).await,
+            Stage::Drained => self.watch(life, signals, true).await,
+            Stage::Draining => {
+                let cause = self.drain_cause(life);
+                let until_drained = async {
+                    // A failed step (an API error) is retried: the drain record makes each
+                    // attempt resume where the last one stopped.
+                    while let Err(e) = self.drain(life).await {
+                        tracing::error!(error = %e, "drain step failed; retrying");
+                        tokio::time::sleep(crate::util::retry::jitter(Duration::from_secs(5)))
+                            .await;
+                    }
+                };
+                tokio::select! {
+                    () = until_drained => Event::DrainEnded(cause),
+                    _ = signals.stop() => Event::Stop,
+                }
+            }
+            Stage::Terminated => {
+                signals.stop().await;
+                Event::Stop
+            }
+            Stage::Failed => Event::Stop,
+        }
+    }
+
+    async fn perform(&mut self, action: Action, life: &mut Life) -> Result<()> {
+        match action {
+            Action::Release => {
+                let p = life
+                    .prepared
+                    .as_ref()
+                    .ok_or_else(|| Error::Other("released before the config phase".into()))?;
+                boot::open_gate(p, &self.paths)?;
+                crate::util::notify::ready("ecs.config written; waiting for the ECS agent");
+            }
+            Action::Park => self.park(life).await?,
+            Action::Watch => {
+                let drained = self.store.snapshot().stage == Some(Stage::Draining);
+                let what = if drained {
+                    "drained; waiting for termination or `ecs-boot undrain`"
+                } else {
+                    "in service"
+                };
+                crate::util::notify::status(what);
+                if !drained
+                    && life
+                        .prepared
+                        .as_ref()
+                        .is_some_and(|p| !p.config.drain.enabled)
+                {
+                    self.store.begin("termination-watch");
+                    let why =
+                        "[drain] enabled = false (another drainer, e.g. ECS managed draining)";
+                    self.store.end(
+                        "termination-watch",
+                        PhaseStatus::Skipped,
+                        Some(why.into()),
+                        None,
+                    );
+                }
+            }
+            Action::Drain(cause) => {
+                if life.trigger.is_none() || cause == Cause::Lifecycle {
+                    life.trigger = Some(
+                        life.trigger
+                            .take()
+                            .filter(|_| cause != Cause::Lifecycle)
+                            .unwrap_or(match cause {
+                                Cause::Lifecycle => Trigger::Lifecycle,
+                                Cause::Operator => Trigger::Manual,
+                                Cause::Rebalance => Trigger::Rebalance,
+                                Cause::Spot => Trigger::Spot {
+                                    action: "terminate".into(),
+                                    time: None,
+                                },
+                            }),
+                    );
+                }
+                if cause == Cause::Lifecycle {
+                    self.open_terminate_action(life).await?;
+                }
+            }
+            Action::CompleteTerminate => self.complete_terminate(life).await?,
+            Action::Reactivate => self.reactivate(life).await?,
+            Action::Abandon => self.abandon_launch(life).await,
+            Action::Reload => {
+                crate::util::notify::reloading();
+                match self.reload(life).await {
+                    Ok(()) => crate::util::notify::ready("reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                        crate::util::notify::ready("reload failed; running configuration kept");
+                    }
+                }
+            }
+            Action::Exit => {}
+        }
+        Ok(())
+    }
+
+    /// Config phase: identity, tags, credentials, ecs.config on disk; then whether the instance
+    /// is headed for a warm pool (the gate must then stay closed).
+    async fn configure(&self, life: &mut Life) -> Event {
         let prepared = boot::prepare(
             &self.config,
             &self.paths,
             &self.imds,
             Some(&self.store),
-            known,
+            &mut life.known,
         )
-        .await?;
-        boot::write(&prepared, &self.paths, &self.store).await?;
-        crate::util::notify::ready("ecs.config written; waiting for the ECS agent");
-
-        if let Some(state) = self.imds.target_lifecycle_state().await.ok().flatten()
-            && state.starts_with("Warmed:")
-        {
-            self.park_in_warm_pool(&prepared, &state).await?;
+        .await;
+        let written = match prepared {
+            Ok(p) => boot::write(&p, &self.paths, &self.store).await.map(|()| p),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(p) => {
+                let warmed = self
+                    .imds
+                    .target_lifecycle_state()
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.starts_with("Warmed:"));
+                life.prepared = Some(p);
+                Event::ConfigWritten { warmed }
+            }
+            Err(e) => {
+                life.failure = Some(e);
+                Event::Failed
+            }
         }
-        self.launch(&prepared).await?;
-        self.store.update(|s| s.outcome = Outcome::InService);
-        crate::util::notify::status("in service");
-        Ok(prepared)
     }
 
-    /// In service: watch for termination and drain; reload on SIGHUP; stop on SIGTERM.
-    async fn serve(&mut self, mut prepared: Prepared, signals: &mut Signals) -> Result<()> {
-        if !prepared.config.drain.enabled {
-            self.store.begin("termination-watch");
-            self.store.end(
-                "termination-watch",
-                PhaseStatus::Skipped,
-                Some("[drain] enabled = false".into()),
-                None,
-            );
+    /// Warm pool: complete the pool's launch hook; systemd gets READY=1 (its start timeout must
+    /// not kill us while parked), but the gate stays closed, so the agent never registers.
+    async fn park(&self, life: &mut Life) -> Result<()> {
+        let p = life
+            .prepared
+            .as_ref()
+            .ok_or_else(|| Error::Other("parked before the config phase".into()))?;
+        let state = self
+            .imds
+            .target_lifecycle_state()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let hooks = self.group_hooks(p, &mut life.hooks).await?;
+        let hook = hooks.resolve(
+            &p.config,
+            &p.tags,
+            &p.identity.instance_id,
+            Transition::LaunchWarmed,
+        )?;
+        let interval = hook
+            .as_ref()
+            .map(|h| h.heartbeat_interval(&p.config))
+            .unwrap_or(Duration::from_secs(20));
+        let action = HookAction::begin(
+            p.aws.clone(),
+            self.store.clone(),
+            Transition::LaunchWarmed,
+            hook,
+            interval,
+        );
+        phase(Some(&self.store), "warm-pool-hook", async {
+            let r = action.complete(HookResult::Continue, None, None).await?;
+            Ok(((), Some(format!("{} {} ({state})", r.result, r.hook))))
+        })
+        .await?;
+        crate::util::notify::ready(&format!(
+            "parked in the warm pool ({state}); the ECS agent waits"
+        ));
+        Ok(())
+    }
+
+    /// Parked: wait until the instance leaves the pool for service (Warmed:Running and
+    /// Warmed:Hibernated do so without a reboot) or is terminated in it.
+    async fn wait_in_pool(&self, life: &Life, signals: &mut Signals) -> Event {
+        let poll = life
+            .prepared
+            .as_ref()
+            .map_or(Duration::from_secs(5), |p| p.config.drain.poll_interval);
+        loop {
+            match self
+                .imds
+                .target_lifecycle_state()
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+            {
+                Some("InService") => return Event::TargetInService,
+                Some("Terminated" | "Warmed:Terminated") => {
+                    return Event::Terminating(Cause::Lifecycle);
+                }
+                _ => {}
+            }
+            let Signals { term, int, hup, .. } = &mut *signals;
+            tokio::select! {
+                _ = tokio::time::sleep(crate::util::retry::jitter(poll)) => {}
+                Some(_) = hup.recv() => return Event::Reload,
+                _ = term.recv() => return Event::Stop,
+                _ = int.recv() => return Event::Stop,
+            }
         }
-        // A drain recorded before a restart resumes at once.
-        let resumed = self
-            .store
-            .snapshot()
-            .drain
-            .filter(|d| d.state == "draining")
-            .map(|_| Trigger::Manual);
+    }
+
+    /// In service (or drained): termination notices, operator requests, reload, stop.
+    async fn watch(&self, life: &mut Life, signals: &mut Signals, drained: bool) -> Event {
+        let Some(p) = life.prepared.as_ref() else {
+            // Resumed drained after a restart without a config phase: only stopping is possible.
+            signals.stop().await;
+            return Event::Stop;
+        };
+        let config = &p.config;
+        let notice = async {
+            if !config.drain.enabled && !drained {
+                std::future::pending::<()>().await;
+            }
+            loop {
+                if let Some(t) = drain::check_once(&self.imds, config).await {
+                    // Drained already: only the real termination matters now.
+                    if !drained || t == Trigger::Lifecycle {
+                        return t;
+                    }
+                }
+                tokio::time::sleep(crate::util::retry::jitter(config.drain.poll_interval)).await;
+            }
+        };
         let Signals {
             term,
             int,
             hup,
             usr1,
+            usr2,
         } = signals;
-        let mut term = Terminate { term, int };
-        loop {
-            let trigger = async {
-                match &resumed {
-                    Some(t) => t.clone(),
-                    None if prepared.config.drain.enabled => tokio::select! {
-                        t = drain::watch(&self.imds, &prepared.config) => t,
-                        _ = usr1.recv() => Trigger::Manual,
-                    },
-                    None => {
-                        usr1.recv().await;
-                        Trigger::Manual
-                    }
-                }
-            };
-            tokio::select! {
-                t = trigger => {
-                    self.drain(&prepared, t).await?;
-                    term.recv().await;
-                    break;
-                }
-                Some(_) = hup.recv() => {
-                    crate::util::notify::reloading();
-                    match self.reload().await {
-                        Ok(p) => prepared = p,
-                        Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
-                    }
-                    crate::util::notify::ready("reloaded");
-                }
-                _ = term.recv() => {
-                    self.stop_best_effort(&prepared).await;
-                    break;
-                }
+        let (trigger, event) = tokio::select! {
+            t = notice => {
+                let cause = t.cause();
+                (Some(t), Event::Terminating(cause))
             }
+            _ = usr1.recv(), if !drained => (Some(Trigger::Manual), Event::Terminating(Cause::Operator)),
+            _ = usr2.recv(), if drained => (None, Event::Undrain),
+            Some(_) = hup.recv() => (None, Event::Reload),
+            _ = term.recv() => (None, Event::Stop),
+            _ = int.recv() => (None, Event::Stop),
+        };
+        if trigger.is_some() {
+            life.trigger = trigger;
         }
-        crate::util::notify::stopping();
-        tracing::info!("stopping");
+        if event == Event::Stop && !drained {
+            self.stop_best_effort(life).await;
+        }
+        event
+    }
+
+    fn drain_cause(&self, life: &Life) -> Cause {
+        life.trigger
+            .as_ref()
+            .map(Trigger::cause)
+            .or_else(|| self.store.snapshot().drain.map(|d| d.cause))
+            .unwrap_or(Cause::Operator)
+    }
+
+    async fn group_hooks<'h>(
+        &self,
+        p: &Prepared,
+        hooks: &'h mut Option<GroupHooks>,
+    ) -> Result<&'h GroupHooks> {
+        if hooks.is_none() {
+            *hooks = Some(GroupHooks::discover(&p.aws, &p.tags, &p.identity.instance_id).await?);
+        }
+        Ok(hooks.as_ref().expect("just set"))
+    }
+
+    /// The terminate action opens with the drain, so its heartbeats cover the whole drain.
+    async fn open_terminate_action(&self, life: &mut Life) -> Result<()> {
+        if life.terminate.is_some() {
+            return Ok(());
+        }
+        let Some(p) = life.prepared.as_ref() else {
+            return Ok(());
+        };
+        let hooks = self.group_hooks(p, &mut life.hooks).await?;
+        let hook = hooks.resolve(
+            &p.config,
+            &p.tags,
+            &p.identity.instance_id,
+            Transition::Terminate,
+        )?;
+        let interval = hook
+            .as_ref()
+            .map(|h| h.heartbeat_interval(&p.config))
+            .unwrap_or(Duration::from_secs(20));
+        life.terminate = Some(HookAction::begin(
+            p.aws.clone(),
+            self.store.clone(),
+            Transition::Terminate,
+            hook,
+            interval,
+        ));
         Ok(())
     }
 
-    async fn drain(&self, p: &Prepared, trigger: Trigger) -> Result<()> {
+    async fn drain(&self, life: &mut Life) -> Result<()> {
+        if life.prepared.is_none() {
+            // Resumed mid-drain after a restart: the config phase gives clients and identity.
+            let mut known = Known::default();
+            let p = boot::prepare(
+                &self.config,
+                &self.paths,
+                &self.imds,
+                Some(&self.store),
+                &mut known,
+            )
+            .await?;
+            life.prepared = Some(p);
+        }
+        let trigger = life
+            .trigger
+            .clone()
+            .unwrap_or_else(|| match self.drain_cause(life) {
+                Cause::Lifecycle => Trigger::Lifecycle,
+                Cause::Spot => Trigger::Spot {
+                    action: "terminate".into(),
+                    time: None,
+                },
+                Cause::Rebalance => Trigger::Rebalance,
+                Cause::Operator => Trigger::Manual,
+            });
+        if trigger.cause() == Cause::Lifecycle {
+            self.open_terminate_action(life).await?;
+        }
+        let p = life.prepared.as_ref().expect("prepared above");
+        let managed = match &life.hooks {
+            Some(h) => h.managed_draining(),
+            None => false,
+        };
         let drainer = Drainer {
             container_scope: &self.container_scope,
             config: &p.config,
             aws: &p.aws,
             intro: &self.intro,
             store: &self.store,
-            tags: &p.tags,
-            instance_id: &p.identity.instance_id,
             cluster: p.env.cluster(),
+            managed_draining: managed,
         };
         phase(Some(&self.store), "drain", async {
-            drainer.run(trigger).await?;
+            drainer.run(&trigger).await?;
             let d = self.store.snapshot().drain;
-            Ok(((), d.map(|d| format!("{} ({})", d.state, d.trigger))))
+            Ok((
+                (),
+                d.map(|d| format!("{} ({})", d.state.as_str(), d.trigger)),
+            ))
         })
+        .await?;
+        life.drained_at = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn complete_terminate(&self, life: &mut Life) -> Result<()> {
+        if life.terminate.is_none() {
+            self.open_terminate_action(life).await?;
+        }
+        let Some(action) = life.terminate.take() else {
+            return Ok(());
+        };
+        let deadline_hit = self
+            .store
+            .snapshot()
+            .drain
+            .is_some_and(|d| d.state == DrainState::Deadline);
+        let (result, cause) = match (&life.prepared, deadline_hit) {
+            (Some(p), true) => (
+                HookResult::from(p.config.drain.result_on_deadline),
+                Some("drain deadline reached with tasks still running".to_string()),
+            ),
+            _ => (HookResult::Continue, None),
+        };
+        phase(Some(&self.store), "terminate-hook", async {
+            let r = action.complete(result, cause, life.drained_at).await?;
+            Ok(((), Some(format!("{} {}", r.result, r.hook))))
+        })
+        .await?;
+        crate::util::notify::status("drained; terminate hook completed");
+        Ok(())
+    }
+
+    /// `ecs-boot undrain`: ACTIVE again (only if ecs-boot set DRAINING), system containers back.
+    async fn reactivate(&self, life: &mut Life) -> Result<()> {
+        let Some(p) = life.prepared.as_ref() else {
+            return Ok(());
+        };
+        let drainer = Drainer {
+            container_scope: &self.container_scope,
+            config: &p.config,
+            aws: &p.aws,
+            intro: &self.intro,
+            store: &self.store,
+            cluster: p.env.cluster(),
+            managed_draining: false,
+        };
+        phase(Some(&self.store), "undrain", async {
+            let detail = drainer.reactivate().await?;
+            Ok(((), Some(detail)))
+        })
+        .await?;
+        life.trigger = None;
+        phase(
+            Some(&self.store),
+            "containers",
+            self.reconcile_containers(p),
+        )
         .await
     }
 
-    /// SIGTERM at shutdown: systemd has already stopped ecs.service (ordered after us), so only
-    /// what needs no agent is done: if termination is under way, finish the drain bookkeeping.
-    async fn stop_best_effort(&self, p: &Prepared) {
+    /// SIGTERM in service: systemd has already stopped ecs.service (ordered after us), so only
+    /// what needs no agent is done: if termination is under way, drain as far as time allows.
+    async fn stop_best_effort(&self, life: &mut Life) {
+        let Some(p) = life.prepared.as_ref() else {
+            return;
+        };
         let Some(trigger) = drain::check_once(&self.imds, &p.config).await else {
             return;
         };
-        if self.store.snapshot().hook_done("terminate").is_some() {
+        if self
+            .store
+            .snapshot()
+            .hook_done(Transition::Terminate)
+            .is_some()
+        {
             return;
         }
         tracing::info!(
             "stopping while termination is under way: draining as far as the stop timeout allows"
         );
-        if tokio::time::timeout(Duration::from_secs(60), self.drain(p, trigger))
-            .await
-            .is_err()
-        {
-            tracing::warn!("best-effort drain did not finish before the stop timeout");
+        let cause = trigger.cause();
+        life.trigger = Some(trigger);
+        let work = async {
+            self.drain(life).await?;
+            if cause == Cause::Lifecycle {
+                self.complete_terminate(life).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(60), work).await {
+            Err(_) => tracing::warn!("best-effort drain did not finish before the stop timeout"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "best-effort drain failed"),
+            Ok(Ok(())) => {}
         }
     }
 
-    /// SIGHUP: re-read the config sources and credentials, re-render ecs.config, re-reconcile.
-    async fn reload(&mut self) -> Result<Prepared> {
+    /// SIGHUP: re-read the config sources and credentials, re-render ecs.config (the gate opens
+    /// on the new file unless warmed), re-reconcile system containers.
+    async fn reload(&mut self, life: &mut Life) -> Result<()> {
         tracing::info!("reloading");
         self.config = Config::load(&self.config_path)?;
         let mut known = Known::default();
@@ -250,13 +628,72 @@ impl Agent {
         )
         .await?;
         boot::write(&p, &self.paths, &self.store).await?;
-        phase(
-            Some(&self.store),
-            "containers",
-            self.reconcile_containers(&p),
-        )
-        .await?;
-        Ok(p)
+        if self.store.snapshot().stage != Some(Stage::Warmed) {
+            boot::open_gate(&p, &self.paths)?;
+            phase(
+                Some(&self.store),
+                "containers",
+                self.reconcile_containers(&p),
+            )
+            .await?;
+        }
+        life.prepared = Some(p);
+        Ok(())
+    }
+
+    /// ABANDON the launch hook with the cause, unless `on_failure = "leave"`.
+    async fn abandon_launch(&self, life: &mut Life) {
+        let cause = life
+            .failure
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "boot failed".into());
+        if self.config.lifecycle.on_failure == OnFailure::Leave {
+            tracing::warn!("boot failed; leaving the launch hook pending (on_failure = \"leave\")");
+            return;
+        }
+        if self
+            .store
+            .snapshot()
+            .hook_done(Transition::Launch)
+            .is_some()
+        {
+            return;
+        }
+        let (Some(identity), Some(aws)) = (&life.known.identity, &life.known.aws) else {
+            self.store.warn("cannot ABANDON the launch hook: the instance identity is unknown (IMDS failed); the hook will time out to its DefaultResult".into());
+            return;
+        };
+        let tags = life.known.tags.clone().unwrap_or_default();
+        let config = life.prepared.as_ref().map_or(&self.config, |p| &p.config);
+        let res = phase(Some(&self.store), "launch-hook", async {
+            let hooks = match &life.hooks {
+                Some(h) => h.clone(),
+                None => GroupHooks::discover(aws, &tags, &identity.instance_id).await?,
+            };
+            let hook = hooks.resolve(config, &tags, &identity.instance_id, Transition::Launch)?;
+            let action = HookAction::begin(
+                aws.clone(),
+                self.store.clone(),
+                Transition::Launch,
+                hook,
+                Duration::from_secs(3600),
+            );
+            let r = action
+                .complete(HookResult::Abandon, Some(cause.clone()), None)
+                .await?;
+            Ok((
+                (),
+                Some(match r.result {
+                    HookResult::Skipped => "no launch hook to abandon".to_string(),
+                    _ => format!("ABANDON {} on {}: {cause}", r.hook, r.asg),
+                }),
+            ))
+        })
+        .await;
+        if let Err(e) = res {
+            tracing::error!(error = %e, "cannot abandon the launch hook");
+        }
     }
 }
 

@@ -377,10 +377,10 @@ mod tests {
         });
         s.hooks = (0..30)
             .map(|i| HookRecord {
-                transition: "launch".into(),
+                transition: Transition::Launch,
                 asg: huge("asg"),
                 hook: huge(&format!("hook{i}")),
-                result: "ABANDON".into(),
+                result: HookResult::Abandon,
                 completed_at: time::OffsetDateTime::UNIX_EPOCH,
                 already_done: false,
                 latency_ms: Some(u64::MAX),
@@ -390,10 +390,11 @@ mod tests {
             .collect();
         s.drain = Some(DrainRecord {
             trigger: huge("trigger"),
+            cause: Cause::Lifecycle,
             started_at: time::OffsetDateTime::UNIX_EPOCH,
             deadline_at: time::OffsetDateTime::UNIX_EPOCH,
             tasks_left: usize::MAX,
-            state: "deadline".into(),
+            state: DrainState::Deadline,
             set_draining_by_us: true,
             standalone_stopped: (0..80).map(|i| huge(&format!("task{i}"))).collect(),
             drained_at: None,

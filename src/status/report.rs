@@ -123,7 +123,7 @@ pub fn collect(paths: &Paths) -> Report {
 /// A boot that stopped midway without a running daemon has failed, whatever it last recorded.
 pub fn health_of(s: &State, daemon_running: bool) -> &'static str {
     match s.outcome {
-        Outcome::InService | Outcome::Warmed | Outcome::Terminated => "healthy",
+        Outcome::InService | Outcome::Warmed | Outcome::Drained | Outcome::Terminated => "healthy",
         Outcome::Failed => "failed",
         Outcome::Booting | Outcome::Draining if daemon_running => "in_progress",
         Outcome::Booting | Outcome::Draining => "failed",
@@ -313,7 +313,7 @@ pub fn render_table(r: &Report) -> String {
             .map(|l| {
                 format!(
                     "  {l} ms after {}",
-                    if h.transition == "launch" {
+                    if h.transition == crate::status::state::Transition::Launch {
                         "registration"
                     } else {
                         "drain"
@@ -324,8 +324,8 @@ pub fn render_table(r: &Report) -> String {
         let _ = writeln!(
             o,
             "hook {:<9} {}  {} on {}  {}{}{}",
-            esc(&h.transition),
-            esc(&h.result),
+            h.transition.as_str(),
+            h.result.as_str(),
             esc(&h.hook),
             esc(&h.asg),
             clock(h.completed_at),
@@ -340,7 +340,7 @@ pub fn render_table(r: &Report) -> String {
         let _ = writeln!(
             o,
             "drain  {}  trigger {}  tasks left {}  started {}  deadline {}",
-            esc(&d.state),
+            d.state.as_str(),
             esc(&d.trigger),
             d.tasks_left,
             clock(d.started_at),

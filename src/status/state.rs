@@ -2,6 +2,7 @@
 //! hints. Versioned (`schema`) and tolerant of unknown fields, so an upgraded binary reads an old
 //! file and an old `status` reads a new one. Never holds a secret.
 
+use crate::util::atomic_file::Durability;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,9 @@ pub enum Outcome {
     Warmed,
     Failed,
     Draining,
+    /// Drained without a termination (operator drain, spot or rebalance notice): still running,
+    /// still watching; `ecs-boot undrain` returns it to service.
+    Drained,
     Terminated,
 }
 
@@ -31,6 +35,7 @@ impl Outcome {
             Outcome::Warmed => "warmed",
             Outcome::Failed => "failed",
             Outcome::Draining => "draining",
+            Outcome::Drained => "drained",
             Outcome::Terminated => "terminated",
         }
     }
@@ -100,24 +105,161 @@ pub struct Registration {
     pub registered_at: OffsetDateTime,
 }
 
+/// Where the instance is in its life; persisted, so a restart resumes in the right place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Reading identity, tags, credentials; writing ecs.config.
+    Config,
+    /// Parked in a warm pool: ecs.config written, the ECS agent kept from registering.
+    Warmed,
+    /// System containers, registration, the launch hook.
+    Launch,
+    InService,
+    Draining,
+    /// Drained without a termination (operator drain, rebalance, spot notice): still watching.
+    Drained,
+    /// The terminate hook is completed; nothing is left to do but stop.
+    Terminated,
+    /// The boot failed and the launch hook was abandoned.
+    Failed,
+}
+
+/// Why a drain started. Only `Lifecycle` (Auto Scaling's target state `Terminated`) has a
+/// terminate lifecycle action to complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Lifecycle,
+    Spot,
+    Rebalance,
+    Operator,
+}
+
+/// The lifecycle transitions whose actions ecs-boot completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transition {
+    /// Launching into the group (`Pending:Wait`).
+    #[serde(rename = "launch")]
+    Launch,
+    /// Launching into the warm pool (`Warmed:Pending:Wait`).
+    #[serde(rename = "launch-warmed")]
+    LaunchWarmed,
+    /// Terminating (`Terminating:Wait`, `Warmed:Terminating:Wait`).
+    #[serde(rename = "terminate")]
+    Terminate,
+}
+
+impl Transition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transition::Launch => "launch",
+            Transition::LaunchWarmed => "launch-warmed",
+            Transition::Terminate => "terminate",
+        }
+    }
+
+    /// The hook's LifecycleTransition in the Auto Scaling API.
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            Transition::Launch | Transition::LaunchWarmed => "autoscaling:EC2_INSTANCE_LAUNCHING",
+            Transition::Terminate => "autoscaling:EC2_INSTANCE_TERMINATING",
+        }
+    }
+
+    /// Whether Auto Scaling still waits on this transition's action in lifecycle `state`.
+    pub fn waiting_in(self, state: &str) -> bool {
+        match self {
+            Transition::Launch => state == "Pending:Wait",
+            Transition::LaunchWarmed => state == "Warmed:Pending:Wait",
+            Transition::Terminate => {
+                state == "Terminating:Wait" || state == "Warmed:Terminating:Wait"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Transition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What was done with a lifecycle action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HookResult {
+    #[serde(rename = "CONTINUE")]
+    Continue,
+    #[serde(rename = "ABANDON")]
+    Abandon,
+    /// Nothing to complete (no hook for this transition); the cause says why.
+    #[serde(rename = "skipped")]
+    Skipped,
+}
+
+impl HookResult {
+    /// The LifecycleActionResult sent to Auto Scaling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookResult::Continue => "CONTINUE",
+            HookResult::Abandon => "ABANDON",
+            HookResult::Skipped => "skipped",
+        }
+    }
+}
+
+impl From<crate::config::DeadlineResult> for HookResult {
+    fn from(r: crate::config::DeadlineResult) -> HookResult {
+        match r {
+            crate::config::DeadlineResult::Continue => HookResult::Continue,
+            crate::config::DeadlineResult::Abandon => HookResult::Abandon,
+        }
+    }
+}
+
+impl std::fmt::Display for HookResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a drain stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainState {
+    Draining,
+    /// No task left.
+    Drained,
+    /// The deadline passed with tasks still running.
+    Deadline,
+}
+
+impl DrainState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrainState::Draining => "draining",
+            DrainState::Drained => "drained",
+            DrainState::Deadline => "deadline",
+        }
+    }
+}
+
 /// A CompleteLifecycleAction about to be sent, recorded first (see `State::hook_intents`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HookIntent {
-    pub transition: String,
+    pub transition: Transition,
     pub hook: String,
-    pub result: String,
+    pub result: HookResult,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HookRecord {
-    /// `launch` or `terminate`.
-    pub transition: String,
+    pub transition: Transition,
     pub asg: String,
     pub hook: String,
-    /// CONTINUE or ABANDON; `skipped` when there was nothing to complete.
-    pub result: String,
+    pub result: HookResult,
     #[serde(with = "time::serde::rfc3339")]
     pub completed_at: OffsetDateTime,
     /// AWS answered that no action was active (already completed, or timed out).
@@ -132,17 +274,23 @@ pub struct HookRecord {
     pub cause: Option<String>,
 }
 
+fn cause_lifecycle() -> Cause {
+    Cause::Lifecycle
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DrainRecord {
     /// What started the drain: `lifecycle:Terminated`, `spot:terminate`, `rebalance`, `manual`.
     pub trigger: String,
+    /// The same as a type: only `lifecycle` has a terminate action to complete.
+    #[serde(default = "cause_lifecycle")]
+    pub cause: Cause,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub deadline_at: OffsetDateTime,
     pub tasks_left: usize,
-    /// `draining`, `drained`, `deadline`.
-    pub state: String,
+    pub state: DrainState,
     #[serde(default)]
     pub set_draining_by_us: bool,
     #[serde(default)]
@@ -194,6 +342,9 @@ pub struct State {
     pub updated_at: OffsetDateTime,
     #[serde(default)]
     pub outcome: Outcome,
+    /// Where the instance is in its life (src/lifecycle/machine.rs); a restart resumes from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<Instance>,
     #[serde(default)]
@@ -229,6 +380,7 @@ impl State {
             started_at: now,
             updated_at: now,
             outcome: Outcome::Booting,
+            stage: None,
             instance: None,
             phases: Vec::new(),
             ecs_config: None,
@@ -253,14 +405,14 @@ impl State {
     }
 
     /// A completion sent for this transition whose answer was never recorded.
-    pub fn hook_intent(&self, transition: &str) -> Option<&HookIntent> {
+    pub fn hook_intent(&self, transition: Transition) -> Option<&HookIntent> {
         self.hook_intents
             .iter()
             .find(|h| h.transition == transition)
     }
 
     /// A hook already completed (or found finished) for this transition.
-    pub fn hook_done(&self, transition: &str) -> Option<&HookRecord> {
+    pub fn hook_done(&self, transition: Transition) -> Option<&HookRecord> {
         self.hooks.iter().find(|h| h.transition == transition)
     }
 }
@@ -288,9 +440,13 @@ impl StateStore {
         {
             state.hooks = prev.hooks;
             state.hook_intents = prev.hook_intents;
+            state.stage = prev.stage;
             state.registration = prev.registration;
             state.drain = prev.drain;
-            if matches!(prev.outcome, Outcome::Draining | Outcome::Terminated) {
+            if matches!(
+                prev.outcome,
+                Outcome::Draining | Outcome::Drained | Outcome::Terminated
+            ) {
                 state.outcome = prev.outcome;
             }
         }
@@ -302,6 +458,22 @@ impl StateStore {
         store
     }
 
+    /// Moves to `stage` and shows it as the matching outcome in status.
+    pub fn set_stage(&self, stage: Stage) {
+        self.update_durable(|s| {
+            s.stage = Some(stage);
+            s.outcome = match stage {
+                Stage::Config | Stage::Launch => Outcome::Booting,
+                Stage::Warmed => Outcome::Warmed,
+                Stage::InService => Outcome::InService,
+                Stage::Draining => Outcome::Draining,
+                Stage::Drained => Outcome::Drained,
+                Stage::Terminated => Outcome::Terminated,
+                Stage::Failed => Outcome::Failed,
+            };
+        });
+    }
+
     pub fn snapshot(&self) -> State {
         self.state.lock().expect("state lock").clone()
     }
@@ -309,19 +481,25 @@ impl StateStore {
     /// Applies `f` and persists. A failure to persist is logged, never fatal: status is a view,
     /// the instance's work must go on.
     pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        self.write(f, Durability::RenameOnly)
+    }
+
+    /// `update`, on disk before it returns (fsync of the file and its directory): for what a
+    /// restart must find whatever happened — a completion about to be sent, a completion done,
+    /// the stage. Phase timings and warnings go through `update`: losing one costs nothing.
+    pub fn update_durable<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        self.write(f, Durability::Fsync)
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut State) -> R, durability: Durability) -> R {
         let mut s = self.state.lock().expect("state lock");
         let r = f(&mut s);
         // Every reload adds phases, every failure an error: bounded here, once for all writers.
         s.bound();
         s.updated_at = OffsetDateTime::now_utc();
         let json = serde_json::to_vec_pretty(&*s).expect("state serializes");
-        // A crash leaves the previous or the new file, never a mix. No fsync: a power loss starts
-        // a new boot, and a new boot never carries this record over (see `same_boot`).
-        let written = crate::util::atomic_file::write_file(
-            &self.path,
-            &json,
-            crate::util::atomic_file::Durability::RenameOnly,
-        );
+        // A crash leaves the previous or the new file, never a mix.
+        let written = crate::util::atomic_file::write_file(&self.path, &json, durability);
         if let Err(e) = written {
             tracing::warn!(error = %e, "cannot persist state");
         }

@@ -66,7 +66,9 @@ pub fn check_proxy_url(url: &str) -> Result<(), String> {
 /// Whether a proxy URL carries credentials (`http://user:password@host:port`).
 pub fn has_userinfo(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split('/').next().is_some_and(|authority| authority.contains('@'))
+    rest.split('/')
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
 }
 
 /// Checks one NO_PROXY entry: a host, domain, address or CIDR, without separators.

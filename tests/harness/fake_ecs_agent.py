@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -96,6 +97,22 @@ def identity_from_imds(endpoint: str, attempts: int = 30) -> dict:
             log.warning("IMDS not ready (attempt %d): %s", attempt + 1, err)
             time.sleep(1)
     raise SystemExit(f"fake-ecs-agent: no instance identity from IMDS at {endpoint}")
+
+
+def target_lifecycle_state(endpoint: str) -> str | None:
+    """IMDS's target-lifecycle-state, None on 404 (as the real agent's warm-pool check reads it)."""
+    base = endpoint.rstrip("/")
+    put = urllib.request.Request(base + "/latest/api/token", method="PUT",
+                                 headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
+    token = urllib.request.urlopen(put, timeout=2).read().decode()
+    get = urllib.request.Request(base + "/latest/meta-data/autoscaling/target-lifecycle-state",
+                                 headers={"X-aws-ec2-metadata-token": token})
+    try:
+        return urllib.request.urlopen(get, timeout=2).read().decode().strip()
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return None
+        raise
 
 
 # --- the agent --------------------------------------------------------------------------------
@@ -415,6 +432,18 @@ def main(argv=None) -> int:
     else:
         identity = identity_from_imds(
             os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254"))
+    if settings.get("ECS_WARM_POOLS_CHECK", "").lower() == "true":
+        # Agents from 1.89 exit terminally when the path answers 404 (amazon-ecs-agent#4487,
+        # #4644); ecs.service's RestartPreventExitStatus=5 then keeps them down for good.
+        endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254")
+        state = target_lifecycle_state(endpoint)
+        if state is None:
+            log.error("Could not determine target lifecycle of instance: 404 from IMDS")
+            return EXIT_TERMINAL
+        while state != "InService":
+            log.info("warm pools check: target lifecycle state %s; waiting", state)
+            time.sleep(0.5)
+            state = target_lifecycle_state(endpoint)
     agent = Agent(args, cluster, attributes, identity, region or identity.get("region"))
     serve(args.admin_port, AdminHandler, agent)
     log.info("admin API on 127.0.0.1:%d; cluster %s", args.admin_port, agent.cluster)
