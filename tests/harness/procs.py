@@ -136,17 +136,25 @@ class Wrapped:
     """A process started under a wrapper (strace): `pid` and signals are the wrapped child's,
     exit status the wrapper's (strace exits as its tracee did)."""
 
-    def __init__(self, outer: subprocess.Popen):
-        self.outer = outer
+    def __init__(self, outer: subprocess.Popen, program: str):
+        self.outer, self.program = outer, program
         self.pid = wait_for(lambda: self._child() or (outer.poll() is not None and -1),
-                            timeout=10, interval=0.005, what="the wrapped process")
+                            timeout=10, interval=0.002, what="the wrapped process")
 
     def _child(self) -> int | None:
+        """The child running `program` (strace forks probes of its own first)."""
         try:
             kids = Path(f"/proc/{self.outer.pid}/task/{self.outer.pid}/children").read_text()
         except OSError:
             return None
-        return int(kids.split()[0]) if kids.split() else None
+        for kid in kids.split():
+            try:
+                argv0 = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            except OSError:
+                continue
+            if argv0 == self.program:
+                return int(kid)
+        return None
 
     @property
     def returncode(self):
@@ -253,7 +261,7 @@ class EcsBoot:
             proc = subprocess.Popen([*(wrap or []), *self.argv(*args)], env=self._env(env),
                                     stdout=log, stderr=subprocess.STDOUT)
         if wrap:
-            proc = Wrapped(proc)
+            proc = Wrapped(proc, str(self.binary))
         proc.log_path = log_path
         self._spawned.append(proc)
         return proc
