@@ -51,6 +51,20 @@ def inflight_continue(ctx):
     return [] if done == [("CONTINUE", "api")] else [f"launch completions {done}"]
 
 
+def lost_continue(ctx):
+    """The launch CONTINUE never reached Auto Scaling (lost on the way) and ecs-boot is killed
+    waiting: the restart must complete it — a record of the intent is no completion."""
+    hold = ctx.hold("autoscaling", "CompleteLifecycleAction", when="drop",
+                    LifecycleActionResult="CONTINUE")
+    proc = ctx.boot()
+    hold.wait_arrived(40)
+    ctx.kill(proc)
+    hold.release()
+    _restart_and_settle(ctx)
+    done = _accepted_completions(ctx, "autoscaling:EC2_INSTANCE_LAUNCHING")
+    return [] if done == [("CONTINUE", "api")] else [f"launch completions {done}"]
+
+
 def inflight_abandon(ctx):
     """The ABANDON of a failed boot reached Auto Scaling, ecs-boot is killed before the answer;
     the restart fails the same way and must not ABANDON a second time."""
@@ -337,6 +351,8 @@ def state_dir_full(ctx):
 FAULTS = [
     Fault("In flight: SIGKILL while CompleteLifecycleAction CONTINUE is answered, restart",
           "launch-hook", "in_service", inflight_continue),
+    Fault("In flight: SIGKILL while the CONTINUE is lost before Auto Scaling, restart",
+          "launch-hook", "in_service", lost_continue),
     Fault("In flight: SIGKILL while the ABANDON is answered, restart", "launch-hook",
           "ABANDON: AccessDenied", inflight_abandon, before_write=True),
     Fault("In flight: SIGKILL while UpdateContainerInstancesState DRAINING is answered, "

@@ -237,8 +237,9 @@ class Holds:
         if not rule.get("service") or not rule.get("action"):
             raise ValueError("a hold needs a service and an action")
         when = rule.get("when") or "after"
-        if when not in ("before", "after"):
-            raise ValueError('"when" is "before" (moto has not seen the call) or "after"')
+        if when not in ("before", "after", "drop"):
+            raise ValueError('"when" is "after" (moto acted, the answer waits), "before" (moto '
+                             'acts on release) or "drop" (moto never sees it: lost on the way)')
         with self._lock:
             hold = Hold(self._next, rule["service"], rule["action"], when,
                         dict(rule.get("params") or {}), float(rule.get("limit") or 120))
@@ -317,10 +318,17 @@ class HarnessApp:
         if aws_call:
             service, action, params = describe_call(environ, body)
             hold = self.holds.take(service, action, params)
-            if hold and hold.when == "before":
+            if hold and hold.when in ("before", "drop"):
                 hold.call = {"service": service, "action": action, "params": params}
                 hold.arrived.set()
                 hold.released.wait(hold.limit)
+                if hold.when == "drop":
+                    rule = {"status": 503, "code": "ServiceUnavailable",
+                            "message": "dropped by the ecs-boot harness before moto saw it"}
+                    status, headers, data = error_response(service, environ, rule)
+                    start_response(status, headers)
+                    self._entry(environ, service, action, params, 503, data, fault="dropped")
+                    return [data]
             fault = self.faults.take(service, action)
             if fault and fault["delay"]:
                 time.sleep(fault["delay"])  # outside the lock: other calls go on meanwhile

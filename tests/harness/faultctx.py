@@ -173,9 +173,10 @@ class Ctx:
     def client_calls(self, action: str) -> list[dict]:
         return [c for c in self.moto.calls(source="client") if c["action"] == action]
 
-    def hold(self, service: str, action: str, **params):
-        """Hold the answer to ecs-boot's next `action` (moto acts on it; see calllog.Hold)."""
-        hold = self.moto.hold(service, action, params=params)
+    def hold(self, service: str, action: str, when: str = "after", **params):
+        """Hold ecs-boot's next `action` (see calllog.Hold): "after" moto acted on it, or
+        "drop" it before moto sees it."""
+        hold = self.moto.hold(service, action, when=when, params=params)
         self.cleanups.append(hold.release)
         return hold
 

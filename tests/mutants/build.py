@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from .catalog import Mutant
@@ -67,19 +66,24 @@ def build(mutant: Mutant) -> Path:
     if binary.exists():
         return binary
     _seed_target()
-    with tempfile.TemporaryDirectory(prefix=f"ecs-boot-mutant-{mutant.name}-") as tmp:
-        crate = Path(tmp)
-        for name in CRATE_FILES:
-            shutil.copy(REPO / name, crate / name)
-        for path, text in sources.items():
-            (crate / path).parent.mkdir(parents=True, exist_ok=True)
-            (crate / path).write_text(text)
-        env = {**os.environ, "CARGO_TARGET_DIR": str(TARGET),
-               "ECS_BOOT_GIT_COMMIT": f"mutant-{mutant.name}"}
-        out = subprocess.run(["cargo", "build", "--locked", "--quiet", "--bin", "ecs-boot"],
-                             cwd=crate, env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"mutant {mutant.name} does not build:\n{out.stderr[-3000:]}")
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(TARGET / "debug" / "ecs-boot", binary)
+    # One fixed copy per mutant: cargo keys our crate's artifacts by its path, so a fixed path
+    # overwrites the last build's instead of piling up a new set per build.
+    crate = CACHE / "src" / mutant.name
+    shutil.rmtree(crate, ignore_errors=True)
+    (crate / "src").mkdir(parents=True)
+    for name in CRATE_FILES:
+        shutil.copy(REPO / name, crate / name)
+    for path, text in sources.items():
+        (crate / path).parent.mkdir(parents=True, exist_ok=True)
+        (crate / path).write_text(text)
+    env = {**os.environ, "CARGO_TARGET_DIR": str(TARGET), "CARGO_INCREMENTAL": "0",
+           "ECS_BOOT_GIT_COMMIT": f"mutant-{mutant.name}"}
+    out = subprocess.run(["cargo", "build", "--locked", "--quiet", "--bin", "ecs-boot"],
+                         cwd=crate, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"mutant {mutant.name} does not build:\n{out.stderr[-3000:]}")
+    for old in CACHE.glob(f"{mutant.name}-*"):
+        shutil.rmtree(old, ignore_errors=True)  # binaries of older sources
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(TARGET / "debug" / "ecs-boot", binary)
     return binary
