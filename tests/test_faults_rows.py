@@ -237,6 +237,17 @@ def fragment(body: bytes | None, fault: dict | None = None):
 
 
 FRAGMENT_WORLD = {"tags": {"ecs-boot:config": f"s3://demo-boot-config/{FRAGMENT_KEY}"}}
+OUTSIDE_KEY = "registry/group.toml"  # in the world's bucket, outside its fragments/ prefix
+
+
+def fragment_outside_trust(ctx):
+    """A tag naming a fragment outside [trust] fragment_prefixes: refused before any request
+    (the call log must show no GetObject for it)."""
+    bucket, _ = ctx.s3_location()
+    ctx.moto.client("s3").put_object(Bucket=bucket, Key=OUTSIDE_KEY, Body=b"[ecs]\n")
+    ctx.settle(ctx.boot())
+    asked = [c for c in ctx.client_calls("GetObject") if c["params"].get("Key") == OUTSIDE_KEY]
+    return [f"{len(asked)} GetObject call(s) for the refused location"] if asked else []
 
 
 # --- tags and oversized answers ---------------------------------------------------------------
@@ -379,6 +390,10 @@ FAULTS = [
               "service": "s3", "action": "GetObject", "status": 500,
               "code": "InternalError", "message": "injected"}),
           world=FRAGMENT_WORLD, before_write=True),
+    Fault("Fragment: outside [trust] fragment_prefixes", "config-fragment",
+          f"ABANDON: {OUTSIDE_KEY}", fragment_outside_trust,
+          world={"tags": {"ecs-boot:config": f"s3://demo-boot-config/{OUTSIDE_KEY}"}},
+          before_write=True),
     Fault("Fragment: malformed TOML", "config-fragment", f"ABANDON: {FRAGMENT_KEY}",
           fragment(b"[ecs\ncluster = "), world=FRAGMENT_WORLD, before_write=True),
     Fault("Tag: ecs-boot:setting:ECS_CONTAINER_STOP_TIMEOUT=99999999999999999999h", "tags",
