@@ -24,8 +24,9 @@ MUTANTS = (
     Mutant(
         "double-completion",
         "each lifecycle transition completed at most once",
-        # A restart forgets the completions recorded before it, so it completes again.
-        (Patch(r"state\.hooks\s*=\s*prev\.hooks\s*;", "let _ = &prev.hooks;"),),
+        # A restart takes the previous state for another boot's and carries nothing over
+        # (completions, any intent recorded before one), so it completes again.
+        (Patch(r"&&\s*same_boot\(\s*&prev\s*\)", "&& (same_boot(&prev) && false)"),),
         "Crash and after and hook",
     ),
     Mutant(
