@@ -158,7 +158,7 @@ def _require_strace() -> None:
         raise NotCovered("no strace (apt-get install strace)")
 
 
-def _traced_boot(ctx: Ctx):
+def _traced_boot(ctx: Ctx, settle: bool = True):
     _require_strace()
     trace = ctx.tmp_path / "strace.txt"
     ctx.prewrite_old()
@@ -166,7 +166,8 @@ def _traced_boot(ctx: Ctx):
     proc = ctx.spawn(wrap=[*fstrace.STRACE_ARGV, "-o", str(trace)])
     assert ctx.wait_written(proc, timeout=60), ctx.log()[-2000:]
     ctx.start_agent()
-    ctx.settle(proc, timeout=60)
+    if settle:
+        ctx.settle(proc, timeout=60)
     return proc, trace
 
 
@@ -184,42 +185,50 @@ def traced_atomic_write(name: str):
     return run
 
 
-def power_loss(ctx):
-    """Power lost once the instance is in service: the disk keeps metadata but file data only
-    up to each file's last fsync (replayed from the syscall trace). Right after, ecs.config is
-    the old file or the whole new one and state.json parses; a restart converges without
-    completing the hook again."""
-    proc, trace = _traced_boot(ctx)
-    ctx.kill(proc)
-    ops = fstrace.parse(trace.read_text(errors="replace"))
-    image = fstrace.power_loss_image(ops, {str(ctx.ecs_boot.ecs_config): ctx.old})
-    root = str(ctx.ecs_boot.root)
-    for path, data in image.items():
-        if not path.startswith(root + "/"):
-            continue
-        if data is None:
-            Path(path).unlink(missing_ok=True)
-        else:
-            Path(path).write_bytes(data)
-    problems = []
-    kind = ecs_config_kind(ctx)
-    if kind not in ("old", "complete"):
-        problems.append(f"after the power loss ecs.config is {kind}")
-        ctx.lost_midway = True
-    if ctx.ecs_boot.state_file.exists() and ctx.state() is None:
-        size = ctx.ecs_boot.state_file.stat().st_size
-        problems.append(f"after the power loss state.json is unparsable ({size} bytes)")
-        ctx.lost_midway = True
-    lost = {Path(p).name: len(d or b"") for p, d in image.items() if p.startswith(root)}
-    ctx.agent.kill()  # the power went for the agent too
-    ctx.agent = None
-    _restart_and_settle(ctx)
-    ctx.got = describe_outcome(ctx) + f" (after the power loss: ecs.config {kind}, " \
-        f"state.json {lost.get('state.json', 0)} bytes)"
-    done = _accepted_completions(ctx, "autoscaling:EC2_INSTANCE_LAUNCHING")
-    if done != [("CONTINUE", "api")]:
-        problems.append(f"launch completions {done}")
-    return problems
+def power_loss(in_flight: bool):
+    """Power lost (in service, or while the launch CONTINUE is in flight: Auto Scaling took it,
+    the answer never came): the disk keeps metadata but file data only up to each file's last
+    fsync (replayed from the syscall trace). Right after, ecs.config is the old file or the whole
+    new one and state.json parses; a restart converges without completing the hook again."""
+    def run(ctx: Ctx):
+        hold = (ctx.hold("autoscaling", "CompleteLifecycleAction",
+                         LifecycleActionResult="CONTINUE") if in_flight else None)
+        proc, trace = _traced_boot(ctx, settle=not in_flight)
+        if hold:
+            hold.wait_arrived(60)
+        ctx.kill(proc)
+        ops = fstrace.parse(trace.read_text(errors="replace"))
+        image = fstrace.power_loss_image(ops, {str(ctx.ecs_boot.ecs_config): ctx.old})
+        root = str(ctx.ecs_boot.root)
+        for path, data in image.items():
+            if not path.startswith(root + "/"):
+                continue
+            if data is None:
+                Path(path).unlink(missing_ok=True)
+            else:
+                Path(path).write_bytes(data)
+        if hold:
+            hold.release()
+        problems = []
+        kind = ecs_config_kind(ctx)
+        if kind not in ("old", "complete"):
+            problems.append(f"after the power loss ecs.config is {kind}")
+            ctx.lost_midway = True
+        if ctx.ecs_boot.state_file.exists() and ctx.state() is None:
+            size = ctx.ecs_boot.state_file.stat().st_size
+            problems.append(f"after the power loss state.json is unparsable ({size} bytes)")
+            ctx.lost_midway = True
+        lost = {Path(p).name: len(d or b"") for p, d in image.items() if p.startswith(root)}
+        ctx.agent.kill()  # the power went for the agent too
+        ctx.agent = None
+        _restart_and_settle(ctx)
+        ctx.got = describe_outcome(ctx) + f" (after the power loss: ecs.config {kind}, " \
+            f"state.json {lost.get('state.json', 0)} bytes)"
+        done = _accepted_completions(ctx, "autoscaling:EC2_INSTANCE_LAUNCHING")
+        if done != [("CONTINUE", "api")]:
+            problems.append(f"launch completions {done}")
+        return problems
+    return run
 
 
 # --- config fragments named by the ecs-boot:config tag ----------------------------------------
@@ -381,7 +390,9 @@ FAULTS = [
     Fault("Trace: state.json written temp → fsync → rename → fsync(dir)", "state",
           "in_service", traced_atomic_write("state.json")),
     Fault("Power loss in service (unsynced data dropped), restart", "state", "in_service",
-          power_loss),
+          power_loss(in_flight=False)),
+    Fault("Power loss while the CONTINUE is in flight (unsynced data dropped), restart",
+          "launch-hook", "in_service", power_loss(in_flight=True)),
     Fault("Fragment: refused (tries to unlock keys)", "config-fragment",
           "ABANDON: ecs.locked", fragment(b"[ecs]\nlocked = []\n"), world=FRAGMENT_WORLD,
           before_write=True),
