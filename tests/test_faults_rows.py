@@ -71,7 +71,9 @@ def inflight_abandon(ctx):
     ctx.aws_fault(service="s3", action="GetObject", status=403, code="AccessDenied",
                   message="Access Denied")
     hold = ctx.hold("autoscaling", "CompleteLifecycleAction", LifecycleActionResult="ABANDON")
-    proc = ctx.boot()
+    ctx.prewrite_old()
+    ctx.write_config()
+    proc = ctx.spawn()  # not boot(): that waits for the write or the exit, neither comes
     hold.wait_arrived(40)
     ctx.kill(proc)
     hold.release()
@@ -80,6 +82,15 @@ def inflight_abandon(ctx):
     again.wait(30)
     done = _accepted_completions(ctx, "autoscaling:EC2_INSTANCE_LAUNCHING")
     return [] if done == [("ABANDON", "api")] else [f"launch completions {done}"]
+
+
+def slow_completion_answer(ctx):
+    """Auto Scaling takes the CONTINUE at once but its answer comes after 12 s, past the SDK's
+    attempt timeout: a blind retry is a second completion (refused: already ended)."""
+    ctx.hold("autoscaling", "CompleteLifecycleAction", limit=12,
+             LifecycleActionResult="CONTINUE")
+    ctx.settle(ctx.boot(), timeout=60)
+    return []
 
 
 def inflight_draining(ctx):
@@ -373,6 +384,8 @@ FAULTS = [
           "launch-hook", "in_service", inflight_continue),
     Fault("In flight: SIGKILL while the CONTINUE is lost before Auto Scaling, restart",
           "launch-hook", "in_service", lost_continue),
+    Fault("ASG: CompleteLifecycleAction answered after 12 s (acted at once)", "launch-hook",
+          "in_service", slow_completion_answer),
     Fault("In flight: SIGKILL while the ABANDON is answered, restart", "launch-hook",
           "ABANDON: AccessDenied", inflight_abandon, before_write=True),
     Fault("In flight: SIGKILL while UpdateContainerInstancesState DRAINING is answered, "

@@ -173,10 +173,11 @@ class Ctx:
     def client_calls(self, action: str) -> list[dict]:
         return [c for c in self.moto.calls(source="client") if c["action"] == action]
 
-    def hold(self, service: str, action: str, when: str = "after", **params):
+    def hold(self, service: str, action: str, when: str = "after", limit: float = 120,
+             **params):
         """Hold ecs-boot's next `action` (see calllog.Hold): "after" moto acted on it, or
-        "drop" it before moto sees it."""
-        hold = self.moto.hold(service, action, when=when, params=params)
+        "drop" it before moto sees it; the answer goes out on release or after `limit` s."""
+        hold = self.moto.hold(service, action, when=when, params=params, limit=limit)
         self.cleanups.append(hold.release)
         return hold
 
