@@ -20,10 +20,12 @@ EXPECTED_ROWS = 0
 
 
 def record(fault: str, phase: str, expected: str, got: str, passed: bool | None,
-           state_lost: bool = False, seconds: float = 0.0) -> None:
-    """`passed` None: not covered (the reason is in `got`)."""
+           state_lost: bool = False, seconds: float = 0.0, problems=()) -> None:
+    """`passed` None: not covered (the reason is in `got`). `problems`: what broke, shown in
+    the result cell of a failing row."""
     ROWS.append({"fault": fault, "phase": phase, "expected": expected, "got": got,
-                 "passed": passed, "state_lost": state_lost, "seconds": seconds})
+                 "passed": passed, "state_lost": state_lost, "seconds": seconds,
+                 "problems": list(problems)})
 
 
 def _cell(text: str, limit: int = 150) -> str:
@@ -46,15 +48,28 @@ def table() -> str:
         result = {True: "pass", False: "**FAIL**", None: "not covered"}[r["passed"]]
         if r["state_lost"]:
             result += " (STATE LOST)"
+        if r["passed"] is False and r.get("problems"):
+            result += ": " + _cell("; ".join(r["problems"]), 200)
         lines.append(f"| {_cell(r['fault'], 60)} | {_cell(r['phase'], 30)} | "
                      f"{_cell(r['expected'], 90)} | {_cell(r['got'])} | {result} |")
     return "\n".join(lines)
+
+
+# Set by test_faults.py: (invariant, what it observes), listed under the table.
+INVARIANTS: list[tuple[str, str]] = []
+
+
+def invariants() -> str:
+    return "Invariants every row keeps, and what each observes:\n\n" + "\n".join(
+        f"- **{name}**: {observes}" for name, observes in INVARIANTS)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not ROWS:
         return
     text = table() + "\n\n" + summary_line() + "\n"
+    if INVARIANTS:
+        text += "\n" + invariants() + "\n"
     terminalreporter.section("fault matrix")
     for line in text.splitlines():
         terminalreporter.write_line(line)

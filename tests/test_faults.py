@@ -1,5 +1,6 @@
-"""Issue 10, the fault matrix: every fault ends in a converged state or a clean ABANDON with its
-cause, and nothing is ever half written.
+"""Issue 10 and 16, the fault matrix: every fault ends in a converged state or a clean ABANDON
+with its cause, nothing is ever half written, and each invariant is judged on what it can
+observe.
 
 One row per fault and phase (`FAULTS`). Each row runs the real binary (`ecs-boot run`) against
 moto, the fake IMDS and the fake ECS agent, injects its fault, and is judged twice:
@@ -8,13 +9,16 @@ moto, the fake IMDS and the fake ECS agent, injects its fault, and is judged twi
   <cause>` (the launch hook ABANDONed by ecs-boot with the cause), or `failed, hook left to
   DefaultResult: <cause>` / `ABANDON by timeout: <cause>` (ecs-boot could not reach the hook: it
   fails with the cause and the hook's own timeout decides);
-* the invariants every row must keep: state.json parses, ecs.config is absent, the old file
-  byte for byte, or a complete render (its block closed by `# END ecs-boot`), at most one accepted
-  completion per lifecycle transition, no temp file left by a clean failure. A row breaking the
+* the invariants every row must keep (`harness.faultctx.INVARIANTS`): state.json parses;
+  ecs.config is absent, the old file byte for byte, or complete, and a complete one is the
+  expected render; no CompleteLifecycleAction after an accepted one (moto's call log, refused
+  calls included); DRAINING set once; no temp file left by a clean failure. A row breaking the
   first two counts as "state lost".
 
-At the end of the session the table and the summary line (`faults: N tried, N passed, state
-lost = 0`) are printed and written to .cache/faults-latest.md (see faults_plugin.py).
+The rows added for issue 16 (kills while a request is in flight, pauses inside the atomic write,
+syscall traces, power loss, fragments, oversized answers, SIGHUP, a full state directory) live in
+test_faults_rows.py. At the end of the session the table and the summary line are printed and
+written to .cache/faults-latest.md (see faults_plugin.py).
 
 Every run has an old ecs.config on disk first (a reboot of an instance that ran before, with a
 line of its own from user data), so "old content intact" is checked on every failure before the
@@ -24,8 +28,6 @@ touch the Docker engine's containers.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import shutil
 import signal
@@ -35,277 +37,19 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 import faults_plugin
-from harness.procs import free_port, wait_for
+import test_faults_rows as new_rows
+from harness.faultctx import (IDENTITY, IMAGE, MANAGED_LABEL,
+                              TAGS, TERMINATING, Ctx, Fault, NotCovered, describe_outcome,
+                              ecs_config_kind, judge, phase_of, INVARIANTS)
+from harness.procs import wait_for
 
 pytest_plugins = ["faults_plugin"]
-
-BEGIN = "# BEGIN ecs-boot:"
-END = "# END ecs-boot"
-# The previous boot's file: a line user data added, and ecs-boot's block from then.
-OLD_CONFIG = (b"ECS_LOGFILE=/log/ecs-agent.log\n"
-              b"# BEGIN ecs-boot: this block is rewritten at every boot; change tags or "
-              b"/etc/ecs-boot/config.toml instead\nECS_CLUSTER=old-cluster\n# END ecs-boot\n")
-NO_DOCKER = "unix:///nonexistent/ecs-boot-faults/docker.sock"
-IDENTITY = "/latest/dynamic/instance-identity"
-TAGS = "/latest/meta-data/tags"
-LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
-TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
-MANAGED_LABEL = "io.ecs-boot.managed=true"
-IMAGE = "127.0.0.1:1/ecs-boot-faults/busybox:1"
-
-
-class NotCovered(Exception):
-    """The row cannot run here; the reason goes into the table."""
-
-
-# --- config -----------------------------------------------------------------------------------
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(v)
-
-
-def render_toml(sections: dict, containers: list[dict]) -> str:
-    out = []
-    for name, values in sections.items():
-        out.append(f"[{name}]")
-        out += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
-    for c in containers:
-        out.append("[[container]]")
-        out += [f"{k} = {_toml_value(v)}" for k, v in c.items()]
-    return "\n".join(out) + "\n"
-
-
-# --- one row's context ------------------------------------------------------------------------
-
-class Ctx:
-    def __init__(self, moto, imds, ecs_boot, fake_agent, world, tmp_path):
-        self.moto, self.imds, self.ecs_boot, self.fake_agent = moto, imds, ecs_boot, fake_agent
-        self.world, self.tmp_path = world, tmp_path
-        self.port = free_port()
-        self.sections = {
-            "ecs_agent": {"introspection_url": f"http://127.0.0.1:{self.port}",
-                          "registration_timeout": "10s"},
-            "tags": {"wait": "3s"},
-            "imds": {"timeout": "3s"},
-            "docker": {"engine_wait": "200ms"},
-            "drain": {"poll_interval": "200ms"},
-        }
-        self.containers: list[dict] = []
-        self.env = {"DOCKER_HOST": NO_DOCKER}
-        self.agent = None
-        self.proc = None
-        self.got: str | None = None          # a row may describe its outcome itself
-        self.crash = False                    # SIGKILLed runs may leave temp files behind
-        self.old = OLD_CONFIG
-        self.cleanups: list[Callable] = []
-
-    # config and processes
-    def configure(self, **sections) -> None:
-        for name, values in sections.items():
-            self.sections.setdefault(name, {}).update(values)
-
-    def write_config(self) -> None:
-        self.ecs_boot.write_config(render_toml(self.sections, self.containers))
-
-    def prewrite_old(self) -> None:
-        path = self.ecs_boot.ecs_config
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.old)
-        path.chmod(0o600)
-
-    def spawn(self):
-        self.proc = self.ecs_boot.spawn("run", env=self.env)
-        return self.proc
-
-    def state(self) -> dict | None:
-        try:
-            return json.loads(self.ecs_boot.state_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def own_state(self, proc) -> dict | None:
-        s = self.state()
-        return s if s and s.get("pid") == proc.pid else None
-
-    def phase(self, proc, name: str) -> str | None:
-        for p in reversed((self.own_state(proc) or {}).get("phases", [])):
-            if p["name"] == name:
-                return p["status"]
-        return None
-
-    def wait_written(self, proc, timeout: float = 25) -> bool:
-        """True once this run recorded ecs-config-write ok; False if it exited first."""
-        return wait_for(lambda: "written" if self.phase(proc, "ecs-config-write") == "ok"
-                        else "exited" if proc.poll() is not None else None,
-                        timeout=timeout, what="ecs-config-write or exit") == "written"
-
-    def start_agent(self, **opts):
-        self.agent = self.fake_agent(self.ecs_boot.ecs_config, port=self.port, **opts)
-        return self.agent
-
-    def boot(self, agent: bool = True, **agent_opts):
-        """Old ecs.config on disk, `run`, and (as ecs.service would, once ecs-boot wrote the
-        file) the fake agent."""
-        self.prewrite_old()
-        self.write_config()
-        proc = self.spawn()
-        if self.wait_written(proc) and agent:
-            self.start_agent(**agent_opts)
-        return proc
-
-    def settle(self, proc, timeout: float = 40, outcomes=("in_service", "warmed", "terminated")):
-        """Until this run exits or reaches one of `outcomes`."""
-        def done():
-            if proc.poll() is not None:
-                return True
-            s = self.own_state(proc)
-            return bool(s and s.get("outcome") in outcomes)
-        wait_for(done, timeout=timeout, interval=0.05, what=f"run to settle ({outcomes})")
-        return self.state()
-
-    def kill_when(self, proc, predicate, timeout: float = 30) -> None:
-        """SIGKILL the run the moment `predicate(state)` holds (state of this run only)."""
-        def hit():
-            if proc.poll() is not None:
-                raise AssertionError(f"run exited {proc.returncode} before the kill point:\n"
-                                     + Path(proc.log_path).read_text(errors="replace")[-2000:])
-            s = self.own_state(proc)
-            return bool(s and predicate(s))
-        wait_for(hit, timeout=timeout, interval=0.002, what="kill point")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(5)
-        self.crash = True
-
-    # AWS side
-    def aws_fault(self, **rule) -> None:
-        self.moto._admin("POST", "/faults", rule)
-
-    def completions(self, transition=LAUNCHING) -> list[dict]:
-        return [c for c in self.moto.completions()
-                if c["instance"] == self.world.instance_id and c["transition"] == transition]
-
-    def client_calls(self, action: str) -> list[dict]:
-        return [c for c in self.moto.calls(source="client") if c["action"] == action]
-
-    def scale_in(self) -> None:
-        self.moto.client("autoscaling").terminate_instance_in_auto_scaling_group(
-            InstanceId=self.world.instance_id, ShouldDecrementDesiredCapacity=True)
-
-    def s3_location(self) -> tuple[str, str]:
-        return self.world.registry_auth[len("s3://"):].split("/", 1)
-
-    def log(self) -> str:
-        return "".join(Path(p.log_path).read_text(errors="replace")
-                       for p in self.ecs_boot._spawned)
-
-
-def phase_of(state: dict, name: str) -> dict | None:
-    for p in reversed((state or {}).get("phases", [])):
-        if p["name"] == name:
-            return p
-    return None
-
-
-def hook_of(state: dict, transition: str) -> dict | None:
-    return next((h for h in (state or {}).get("hooks", []) if h["transition"] == transition), None)
-
-
-# --- judging ----------------------------------------------------------------------------------
-
-def ecs_config_kind(ctx: Ctx) -> str:
-    """absent, old, complete or partial."""
-    path = ctx.ecs_boot.ecs_config
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return "absent"
-    if data == ctx.old:
-        return "old"
-    text = data.decode(errors="replace")
-    lines = text.splitlines()
-    begins = [i for i, line in enumerate(lines) if line.startswith(BEGIN)]
-    if (text.endswith(END + "\n") and len(begins) == 1 and lines[-1] == END
-            and all("=" in line for line in lines[begins[0] + 1:-1])):
-        return "complete"
-    return "partial"
-
-
-def describe_outcome(ctx: Ctx) -> str:
-    s = ctx.state() or {}
-    outcome = s.get("outcome")
-    error = (s.get("error") or {}).get("message", "")
-    if outcome == "in_service":
-        h = hook_of(s, "launch")
-        return "in_service" + (" (hook already ended)" if h and h.get("already_done") else "")
-    if outcome == "terminated":
-        h = hook_of(s, "terminate") or {}
-        return f"terminated: {h.get('result')}" + (f" ({h['cause']})" if h.get("cause") else "")
-    if outcome == "failed":
-        h = hook_of(s, "launch")
-        if h and h["result"] == "ABANDON":
-            return f"ABANDON: {h.get('cause')}"
-        done = ctx.completions()
-        if done:
-            return f"{done[0]['result']} by {done[0]['source']}: {error}"
-        return f"failed, hook left to DefaultResult: {error}"
-    return f"{outcome or 'no state'}: {error}"
-
-
-def matches(expected: str, got: str) -> bool:
-    head, _, needle = expected.partition(": ")
-    return got.startswith(head) and needle in got
-
-
-@dataclass
-class Fault:
-    name: str
-    phase: str
-    expected: str
-    run: Callable[[Ctx], list]
-    world: dict = field(default_factory=dict)
-    before_write: bool = False   # fails before ecs.config is written: the old file must stay
-
-
-def judge(ctx: Ctx, fault: Fault, problems: list[str]) -> tuple[str, bool, bool]:
-    got = (ctx.got or describe_outcome(ctx)).replace(str(ctx.ecs_boot.root), "<root>")
-    state_lost = False
-    if ctx.state() is None:
-        state_lost = True
-        problems.append("state.json missing or unparsable")
-    kind = ecs_config_kind(ctx)
-    if kind == "partial":
-        state_lost = True
-        problems.append("ecs.config is partial")
-    if fault.before_write and kind != "old":
-        problems.append(f"ecs.config should be the old file, is {kind}")
-    if got.startswith(("in_service", "terminated")) and kind != "complete":
-        problems.append(f"converged but ecs.config is {kind}")
-    for transition in (LAUNCHING, TERMINATING):
-        n = len(ctx.completions(transition))
-        if n > 1:
-            problems.append(f"{n} completions of {transition}")
-    if got.startswith("ABANDON: ") and [c["result"] for c in ctx.completions()] != ["ABANDON"]:
-        problems.append(f"launch completions {ctx.completions()}")
-    if not ctx.crash:
-        temps = [p.name for p in ctx.ecs_boot.ecs_config.parent.glob(".ecs.config.tmp.*")]
-        if temps:
-            problems.append(f"temp files left: {temps}")
-    if not matches(fault.expected, got):
-        problems.append(f"expected {fault.expected!r}, got {got!r}")
-    return got, not problems, state_lost
 
 
 # --- rows: IMDS -------------------------------------------------------------------------------
@@ -893,7 +637,9 @@ FAULTS = [
 ]
 
 
+FAULTS += new_rows.FAULTS
 faults_plugin.EXPECTED_ROWS = len(FAULTS)
+faults_plugin.INVARIANTS = INVARIANTS
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f"{f.phase}:{f.name}" for f in FAULTS])
@@ -902,6 +648,7 @@ def test_fault(fault, moto, imds, make_world, ecs_boot, fake_agent, tmp_path):
     ctx = Ctx(moto, imds, ecs_boot, fake_agent, world, tmp_path)
     started = time.monotonic()
     try:
+        problems: list[str] = []
         problems = fault.run(ctx)
         # Judged before the cleanups: a mount undone would hide what was written under it.
         got, passed, state_lost = judge(ctx, fault, problems)
@@ -926,5 +673,5 @@ def test_fault(fault, moto, imds, make_world, ecs_boot, fake_agent, tmp_path):
             except Exception:  # noqa: BLE001 - cleanup must go on
                 pass
     faults_plugin.record(fault.name, fault.phase, fault.expected, got, passed, state_lost,
-                         time.monotonic() - started)
+                         time.monotonic() - started, problems)
     assert passed, f"{fault.name}: {problems}\n--- ecs-boot log ---\n{ctx.log()[-3000:]}"

@@ -78,6 +78,21 @@ def _add_fault(app, body: dict) -> tuple[int, dict]:
         return 400, {"error": str(err)}
 
 
+def _add_hold(app, body: dict) -> tuple[int, dict]:
+    try:
+        return 200, app.holds.add(body).describe()
+    except ValueError as err:
+        return 400, {"error": str(err)}
+
+
+def _release_hold(app, body: dict) -> tuple[int, dict]:
+    hold = app.holds.get(int(body.get("id") or 0))
+    if hold is None:
+        return 404, {"error": f"no hold {body.get('id')}"}
+    hold.release()
+    return 200, hold.describe()
+
+
 def handle(app, environ, start_response):
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "")[len("/_harness"):].rstrip("/") or "/"
@@ -100,10 +115,14 @@ def handle(app, environ, start_response):
                 "actions": lifecycle.actions(query.get("instance"))}),
             ("GET", "/completions"): lambda: (200, {"completions": lifecycle.completions()}),
             ("POST", "/reset"): lambda: (lifecycle.reset(), app.log.clear(), app.faults.clear(),
-                                         (200, {"ok": True}))[3],
+                                         app.holds.clear(), (200, {"ok": True}))[4],
             ("GET", "/faults"): lambda: (200, {"faults": app.faults.rules()}),
             ("POST", "/faults"): lambda: _add_fault(app, body),
             ("DELETE", "/faults"): lambda: (app.faults.clear(), (200, {"ok": True}))[1],
+            ("GET", "/holds"): lambda: (200, {"holds": [h.describe() for h in app.holds.all()]}),
+            ("POST", "/holds"): lambda: _add_hold(app, body),
+            ("POST", "/holds/release"): lambda: _release_hold(app, body),
+            ("DELETE", "/holds"): lambda: (app.holds.clear(), (200, {"ok": True}))[1],
         }
         route = routes.get((method, path))
         if route is None:

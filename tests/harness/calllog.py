@@ -7,8 +7,10 @@ thread-safe and the lifecycle timers mutate the same objects.
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 import threading
 import time
 import uuid
@@ -112,13 +114,14 @@ class Faults:
     def add(self, rule: dict) -> dict:
         if not rule.get("service"):
             raise ValueError("a fault needs a service")
-        if not rule.get("status") and not rule.get("delay"):
-            raise ValueError("a fault needs a status or a delay")
+        if not rule.get("status") and not rule.get("delay") and not rule.get("stream_bytes"):
+            raise ValueError("a fault needs a status, a delay or stream_bytes")
         rule = {"service": rule["service"], "action": rule.get("action"),
                 "count": rule.get("count"), "status": rule.get("status"),
                 "code": rule.get("code") or "InternalError",
                 "message": rule.get("message") or "injected by the ecs-boot harness",
-                "delay": float(rule.get("delay") or 0), "hits": 0}
+                "delay": float(rule.get("delay") or 0),
+                "stream_bytes": int(rule.get("stream_bytes") or 0), "sent": 0, "hits": 0}
         with self._lock:
             self._rules.append(rule)
         return dict(rule)
@@ -139,7 +142,7 @@ class Faults:
                 if rule["count"] is not None and rule["hits"] >= rule["count"]:
                     continue
                 rule["hits"] += 1
-                return dict(rule)
+                return rule  # the live rule: a stream counts what it sent into it
         return None
 
 
@@ -170,6 +173,114 @@ def error_response(service: str, environ, rule: dict) -> tuple[str, list, bytes]
     return f"{status} {reason}", headers, data
 
 
+def error_of(status: int | None, data: bytes) -> dict | None:
+    """{"code", "message"} of an AWS error answer (query XML, S3 XML or JSON), None if accepted."""
+    if status is None or status < 400:
+        return None
+    text = data[:8192].decode("utf-8", "replace")
+    code = re.search(r"<Code>(.*?)</Code>", text, re.S)
+    message = re.search(r"<Message>(.*?)</Message>", text, re.S)
+    if code:
+        return {"code": code.group(1).strip(),
+                "message": html.unescape(message.group(1).strip()) if message else ""}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {"code": f"HTTP {status}", "message": text[:200]}
+    if not isinstance(body, dict):
+        return {"code": f"HTTP {status}", "message": ""}
+    code = str(body.get("__type") or body.get("code") or f"HTTP {status}").rsplit("#", 1)[-1]
+    return {"code": code, "message": str(body.get("message") or body.get("Message") or "")}
+
+
+class Hold:
+    """One held call (`Holds.add`): `arrived` is set once the matching request reached the
+    harness (for `when="after"`: moto has already answered it, the answer waits), and the
+    answer goes out only after `release()` (or after `limit` seconds, so nothing hangs)."""
+
+    def __init__(self, hold_id: int, service: str, action: str, when: str, params: dict,
+                 limit: float):
+        self.id, self.service, self.action, self.when = hold_id, service, action, when
+        self.params, self.limit = params, limit
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+        self.call: dict | None = None
+
+    def matches(self, service: str, action: str, params: dict) -> bool:
+        return (self.service == service and self.action == action
+                and all(params.get(k) == v for k, v in self.params.items()))
+
+    def wait_arrived(self, timeout: float) -> dict:
+        if not self.arrived.wait(timeout):
+            raise TimeoutError(f"no {self.action} call arrived within {timeout}s")
+        return self.call
+
+    def release(self) -> None:
+        self.released.set()
+
+    def describe(self) -> dict:
+        return {"id": self.id, "service": self.service, "action": self.action,
+                "when": self.when, "params": self.params, "arrived": self.arrived.is_set(),
+                "released": self.released.is_set(), "call": self.call}
+
+
+class Holds:
+    """Calls whose answer the harness holds back (`POST /_harness/holds`), one call each: the
+    window where a client may die after the service acted but before it heard so."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._holds: list[Hold] = []
+        self._next = 1
+
+    def add(self, rule: dict) -> Hold:
+        if not rule.get("service") or not rule.get("action"):
+            raise ValueError("a hold needs a service and an action")
+        when = rule.get("when") or "after"
+        if when not in ("before", "after", "drop"):
+            raise ValueError('"when" is "after" (moto acted, the answer waits), "before" (moto '
+                             'acts on release) or "drop" (moto never sees it: lost on the way)')
+        with self._lock:
+            hold = Hold(self._next, rule["service"], rule["action"], when,
+                        dict(rule.get("params") or {}), float(rule.get("limit") or 120))
+            self._next += 1
+            self._holds.append(hold)
+        return hold
+
+    def take(self, service: str, action: str, params: dict) -> Hold | None:
+        with self._lock:
+            for hold in self._holds:
+                if hold.call is None and hold.matches(service, action, params):
+                    hold.call = {}  # taken; filled in when it arrives
+                    return hold
+        return None
+
+    def get(self, hold_id: int) -> Hold | None:
+        with self._lock:
+            return next((h for h in self._holds if h.id == hold_id), None)
+
+    def all(self) -> list[Hold]:
+        with self._lock:
+            return list(self._holds)
+
+    def clear(self) -> None:
+        with self._lock:
+            for hold in self._holds:
+                hold.release()
+            self._holds.clear()
+
+
+def _stream(rule: dict, total: int):
+    """An answer body of `total` bytes sent in chunks with no Content-Length; counts what went
+    out in rule["sent"] (a client that stops reading early shows up as a small count)."""
+    chunk = b"x" * 65536
+    yield b'{"auths": {}, "pad": "'
+    rule["sent"] = 0
+    while rule["sent"] < total:
+        yield chunk
+        rule["sent"] += len(chunk)
+
+
 def _read_body(environ) -> bytes:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -187,25 +298,50 @@ class HarnessApp:
         self.moto_app = moto_app
         self.log = CallLog()
         self.faults = Faults()
+        self.holds = Holds()
+
+    def _entry(self, environ, service, action, params, status, data=b"", **extra) -> dict:
+        entry = {"time": time.time(), "service": service, "action": action, "params": params,
+                 "status": status, "accepted": status is not None and status < 400,
+                 "error": error_of(status, data),
+                 "source": classify_source(environ.get("HTTP_USER_AGENT", "")), **extra}
+        self.log.add(entry)
+        return entry
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_harness"):
             return admin.handle(self, environ, start_response)
         body = _read_body(environ)
-        if not path.startswith("/moto-api"):
+        aws_call = not path.startswith("/moto-api")
+        hold = None
+        if aws_call:
             service, action, params = describe_call(environ, body)
+            hold = self.holds.take(service, action, params)
+            if hold and hold.when in ("before", "drop"):
+                hold.call = {"service": service, "action": action, "params": params}
+                hold.arrived.set()
+                hold.released.wait(hold.limit)
+                if hold.when == "drop":
+                    rule = {"status": 503, "code": "ServiceUnavailable",
+                            "message": "dropped by the ecs-boot harness before moto saw it"}
+                    status, headers, data = error_response(service, environ, rule)
+                    start_response(status, headers)
+                    self._entry(environ, service, action, params, 503, data, fault="dropped")
+                    return [data]
             fault = self.faults.take(service, action)
             if fault and fault["delay"]:
                 time.sleep(fault["delay"])  # outside the lock: other calls go on meanwhile
             if fault and fault["status"]:
                 status, headers, data = error_response(service, environ, fault)
                 start_response(status, headers)
-                self.log.add({"time": time.time(), "service": service, "action": action,
-                              "params": params, "status": int(fault["status"]),
-                              "source": classify_source(environ.get("HTTP_USER_AGENT", "")),
-                              "fault": fault["code"]})
+                self._entry(environ, service, action, params, int(fault["status"]), data,
+                            fault=fault["code"])
                 return [data]
+            if fault and fault["stream_bytes"]:
+                start_response("200 OK", [("Content-Type", "application/octet-stream")])
+                self._entry(environ, service, action, params, 200, fault="stream")
+                return _stream(fault, fault["stream_bytes"])
         status_holder = []
 
         def recording_start_response(status, headers, exc_info=None):
@@ -219,13 +355,14 @@ class HarnessApp:
                 lifecycle.reset()
                 self.log.clear()
                 self.faults.clear()
-        if not path.startswith("/moto-api"):
-            self.log.add({
-                "time": time.time(),
-                "service": service,
-                "action": action,
-                "params": params,
-                "status": status_holder[0] if status_holder else None,
-                "source": classify_source(environ.get("HTTP_USER_AGENT", "")),
-            })
+                self.holds.clear()
+        if aws_call:
+            entry = self._entry(environ, service, action, params,
+                                status_holder[0] if status_holder else None,
+                                b"".join(response), **({"held": True} if hold else {}))
+            if hold and hold.when == "after":
+                # moto has acted; the client hears nothing until the test releases the answer.
+                hold.call = entry
+                hold.arrived.set()
+                hold.released.wait(hold.limit)
         return response

@@ -249,6 +249,17 @@ class MotoServer:
     def reset_calls(self) -> None:
         self.app.log.clear()
 
+    def hold(self, service: str, action: str, when: str = "after", params: dict | None = None,
+             limit: float = 120):
+        """Hold the answer to the next matching call (calllog.Hold): `.wait_arrived(timeout)`
+        returns the logged call once it reached the harness, `.release()` lets the answer go.
+        when="after": moto has acted on the call; "before": it has not seen it yet."""
+        return self.app.holds.add({"service": service, "action": action, "when": when,
+                                   "params": params or {}, "limit": limit})
+
+    def release_holds(self) -> None:
+        self.app.holds.clear()
+
     def _admin(self, method: str, path: str, body=None, prefix: str = "/_harness"):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + prefix + path, data=data, method=method)

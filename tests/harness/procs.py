@@ -119,6 +119,10 @@ class FakeAgent:
             raise RuntimeError(f"add_tasks failed: {status} {body}")
         return body["tasks"]
 
+    def set_oversize_tasks(self, nbytes: int) -> None:
+        """/v1/tasks answers about `nbytes` more, as made-up RUNNING tasks (0: off)."""
+        http_json("POST", self.admin_url + "/oversize", {"bytes": nbytes})
+
     def set_introspection(self, enabled: bool) -> None:
         http_json("POST", self.admin_url + "/introspection", {"enabled": enabled})
 
@@ -126,6 +130,52 @@ class FakeAgent:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+class Wrapped:
+    """A process started under a wrapper (strace): `pid` and signals are the wrapped child's,
+    exit status the wrapper's (strace exits as its tracee did)."""
+
+    def __init__(self, outer: subprocess.Popen, program: str):
+        self.outer, self.program = outer, program
+        self.pid = wait_for(lambda: self._child() or (outer.poll() is not None and -1),
+                            timeout=10, interval=0.002, what="the wrapped process")
+
+    def _child(self) -> int | None:
+        """The child running `program` (strace forks probes of its own first)."""
+        try:
+            kids = Path(f"/proc/{self.outer.pid}/task/{self.outer.pid}/children").read_text()
+        except OSError:
+            return None
+        for kid in kids.split():
+            try:
+                argv0 = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            except OSError:
+                continue
+            if argv0 == self.program:
+                return int(kid)
+        return None
+
+    @property
+    def returncode(self):
+        return self.outer.returncode
+
+    def poll(self):
+        return self.outer.poll()
+
+    def wait(self, timeout=None):
+        return self.outer.wait(timeout)
+
+    def send_signal(self, sig) -> None:
+        if self.pid > 0 and self.outer.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.send_signal(9)
+        self.outer.kill()
 
 
 class EcsBoot:
@@ -202,12 +252,16 @@ class EcsBoot:
         return subprocess.run(self.argv(*args), env=self._env(env), capture_output=True,
                               text=True, timeout=timeout)
 
-    def spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
-        """Start in the background (killed at teardown). Output goes to proc.log_path."""
+    def spawn(self, *args: str, env: dict | None = None, wrap: list[str] | None = None):
+        """Start in the background (killed at teardown). Output goes to proc.log_path.
+        `wrap` runs it under another program (e.g. strace): the handle's pid and signals are
+        then ecs-boot's own (`Wrapped`)."""
         log_path = self.workdir / f"ecs-boot-{len(self._spawned)}.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(self.argv(*args), env=self._env(env), stdout=log,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([*(wrap or []), *self.argv(*args)], env=self._env(env),
+                                    stdout=log, stderr=subprocess.STDOUT)
+        if wrap:
+            proc = Wrapped(proc, str(self.binary))
         proc.log_path = log_path
         self._spawned.append(proc)
         return proc
