@@ -241,3 +241,28 @@ def test_preflight_lists_every_tag_the_new_rules_refuse(moto, make_world, ecs_bo
     assert offline.returncode == 0, offline.stdout + offline.stderr
     table = ecs_boot.run("preflight", "--tag", "ecs-boot:cluster=\x1b[8mhidden")
     assert table.returncode == 1 and "\x1b" not in table.stdout, table.stdout
+
+
+# --- proxies for Docker too ----------------------------------------------------------------------
+
+
+def test_docker_gets_the_trusted_proxy_through_an_environment_file(ecs_boot):
+    """ecs-boot-docker-proxy.service writes what docker.service's drop-in reads, before the
+    engine starts; without [proxy] there is no file; no placeholder can reach it (it runs before
+    IMDS is asked anything)."""
+    ecs_boot.config_d.mkdir(parents=True, exist_ok=True)
+    dropin = ecs_boot.config_d / "50-user-data.toml"
+    env_file = ecs_boot.root / "run/ecs-boot/docker-proxy.env"
+    dropin.write_text('[proxy]\nhttps_proxy = "http://proxy.internal:3128"\n')
+    out = ecs_boot.run("docker-proxy")
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
+                 if "=" in line and not line.startswith("#"))
+    assert lines["HTTPS_PROXY"] == "http://proxy.internal:3128"
+    assert "169.254.169.254" in lines["NO_PROXY"] and "169.254.170.2" in lines["NO_PROXY"]
+    dropin.write_text('[proxy]\nhttps_proxy = "http://proxy.${region}.internal:3128"\n')
+    bad = ecs_boot.run("docker-proxy")
+    assert bad.returncode == 1 and "proxy.https_proxy" in bad.stderr, bad.stderr
+    dropin.write_text("")
+    assert ecs_boot.run("docker-proxy").returncode == 0
+    assert not env_file.exists()

@@ -2,6 +2,7 @@
 //! Operator-only commands that span instances live in the `ecs-boot-fleet` binary instead.
 
 pub mod containers;
+pub mod docker_proxy;
 pub mod ops;
 pub mod preflight;
 pub mod status;
@@ -47,6 +48,9 @@ pub enum Command {
     Containers(crate::cli::containers::ContainersArgs),
     /// List the tags this AMI's trust rules would refuse (given tags, or a group's, live)
     Preflight(crate::cli::preflight::PreflightArgs),
+    /// Write the Docker engine's proxy settings from [proxy] (ecs-boot-docker-proxy.service)
+    #[command(hide = true)]
+    DockerProxy,
     /// Print shell completions
     Completions(CompletionsArgs),
 }
@@ -154,6 +158,7 @@ impl Cli {
             Command::Hook(args) => crate::cli::ops::hook(&Config::load(&config_path)?, args).await,
             Command::Containers(args) => args.run(Config::load(&config_path)?).await,
             Command::Preflight(args) => args.run(&Config::load(&config_path)?).await,
+            Command::DockerProxy => crate::cli::docker_proxy::run(&Config::load(&config_path)?, &paths),
             Command::Completions(args) => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(args.shell, &mut cmd, "ecs-boot", &mut std::io::stdout());

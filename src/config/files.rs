@@ -128,6 +128,14 @@ pub fn substitute(
         ("instance_id", instance),
     ];
     walk_strings(table, "", &mut |path, s| {
+        if path.starts_with("proxy") && s.contains("${") {
+            // Docker's proxy is written before IMDS is asked anything (docker-proxy).
+            return Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                key: path.to_string(),
+                problem: "placeholders are not available in [proxy]".into(),
+            });
+        }
         substitute_str(s, &vars).map_err(|problem| ConfigError::Invalid {
             origin: origin.to_string(),
             key: path.to_string(),

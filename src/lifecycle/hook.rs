@@ -242,21 +242,29 @@ impl<A: LifecycleApi> HookAction<A> {
                         .is_some_and(|(_, s)| self.transition.waiting_in(s)) =>
                 {
                     let state = found.map_or("not in a group".to_string(), |(_, s)| s);
+                    let effective = effective_result(self.transition, &state, intent.result);
                     tracing::info!(hook = %hook.name, result = %intent.result, %state, "completion sent before a restart took effect; not completing again");
                     let note = format!(
                         "{} sent before a restart; Auto Scaling reports {state}",
                         intent.result
                     );
                     let cause = Some(cause.map_or(note.clone(), |c| format!("{c}; {note}")));
-                    return Ok(self.record(
+                    let record = self.record(
                         hook.asg.clone(),
                         hook.name.clone(),
-                        intent.result,
+                        effective,
                         true,
                         None,
                         heartbeats,
                         cause,
-                    ));
+                    );
+                    if effective != result {
+                        return Err(Error::Lifecycle(format!(
+                            "the {} action ended as {effective}: Auto Scaling reports {state}",
+                            self.transition
+                        )));
+                    }
+                    return Ok(record);
                 }
                 Ok(_) => {
                     tracing::info!(hook = %hook.name, "a completion sent before a restart did not take effect; completing again")
@@ -280,18 +288,25 @@ impl<A: LifecycleApi> HookAction<A> {
         let answer = match self.complete_checked(hook, result).await? {
             Checked::Answered(a) => a,
             Checked::TookEffect(state) => {
-                let note = format!(
-                    "{result} took effect though its answer was lost; Auto Scaling reports {state}"
-                );
-                return Ok(self.record(
+                let effective = effective_result(self.transition, &state, result);
+                let note = if effective == result {
+                    format!("{result} took effect though its answer was lost; Auto Scaling reports {state}")
+                } else {
+                    format!("the action ended without our {result} (Auto Scaling reports {state}: the hook's timeout and DefaultResult, or someone else)")
+                };
+                let record = self.record(
                     hook.asg.clone(),
                     hook.name.clone(),
-                    result,
+                    effective,
                     true,
                     latency_from.map(|t| t.elapsed().as_millis() as u64),
                     heartbeats,
                     Some(cause.map_or(note.clone(), |c| format!("{c}; {note}"))),
-                ));
+                );
+                if effective != result {
+                    return Err(Error::Lifecycle(note));
+                }
+                return Ok(record);
             }
         };
         let already_done = answer == Completion::NoActiveAction;
@@ -366,6 +381,17 @@ impl<A: LifecycleApi> HookAction<A> {
             s.hook_intents.retain(|i| i.transition != transition);
         });
         record
+    }
+}
+
+/// What an action that ended without our answer amounts to, from the state Auto Scaling reports:
+/// a launch that left for termination was abandoned, whatever we meant to send.
+fn effective_result(transition: Transition, state: &str, intended: HookResult) -> HookResult {
+    let gone = state.contains("Terminat") || state == "Detached" || state == "not in a group";
+    match transition {
+        Transition::Launch | Transition::LaunchWarmed if gone => HookResult::Abandon,
+        Transition::Launch | Transition::LaunchWarmed => HookResult::Continue,
+        Transition::Terminate => intended,
     }
 }
 
