@@ -4,7 +4,7 @@
 Standalone on purpose (stdlib + boto3 only): it also runs as `ecs.service` inside a Debian
 systemd container with `EnvironmentFile=/etc/ecs/ecs.config`.
 
-Behaviour copied from the real agent (facts.md section 3):
+Behaviour copied from the real agent (docs/aws-facts.md §5):
 - settings come from the environment and/or an ecs.config parsed by ecs-init's naive rules;
 - invalid ECS_INSTANCE_ATTRIBUTES exits 1;
 - the introspection port (default 51678) opens only after registration, so "connection refused"

@@ -1,7 +1,8 @@
 """A fake IMDSv2 on 127.0.0.1 with fault injection, usable from Python and over HTTP.
 
 moto's built-in IMDS cannot be used: its token PUT lacks the TTL header that aws-config's Rust
-client requires, and it has no tags, identity document or lifecycle paths (facts.md sections 1, 7).
+client requires, and it has no tags, identity document or lifecycle paths (docs/aws-facts.md
+§1-§4, §10).
 
 Control it with the FakeImds methods, or with JSON POSTs to /_admin/... on the same port (README).
 """

@@ -1,7 +1,7 @@
 """Auto Scaling lifecycle hooks on top of moto's in-process state.
 
 moto 5.2.1 stores hooks but never uses them: every instance is InService, terminations are
-immediate and CompleteLifecycleAction does not exist (facts.md section 7). This module keeps the
+immediate and CompleteLifecycleAction does not exist (docs/aws-facts.md §10). This module keeps the
 pending lifecycle actions (one per instance and hook, like AWS), their heartbeat timers and a log
 of completions, and moves moto's InstanceState objects through the Wait states.
 

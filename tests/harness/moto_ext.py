@@ -1,7 +1,7 @@
 """moto, extended with real lifecycle-hook semantics, served in-process on 127.0.0.1.
 
 The patches must live in the server's interpreter because moto keeps its state in module globals
-(facts.md section 7). `install()` is idempotent; `MotoServer.start()` calls it.
+(docs/aws-facts.md §10). `install()` is idempotent; `MotoServer.start()` calls it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """SSM Run Command that really runs, for `ecs-boot fleet status` against simulated instances.
 
 moto accepts SendCommand but runs nothing: every invocation is `Success` with empty output
-(facts.md section 7), and it has no DescribeInstanceInformation. Here a simulated instance is an
+(docs/aws-facts.md §10), and it has no DescribeInstanceInformation. Here a simulated instance is an
 instance id mapped to a root directory (`register()`, or `POST /_harness/ssm/instances`):
 
 - DescribeInstanceInformation lists registered instances, `PingStatus` `Online` or

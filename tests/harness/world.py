@@ -19,7 +19,7 @@ from .moto_ext import REGION, make_client
 LAUNCH_HOOK = "ecs-boot-launch"
 TERMINATE_HOOK = "ecs-boot-terminate"
 AMI = "ami-12c6146b"  # one of moto's built-in AMIs
-# IMDS target-lifecycle-state for each Wait state the harness enters (facts.md section 1).
+# IMDS target-lifecycle-state for each Wait state the harness enters (docs/aws-facts.md §3).
 TARGET_STATE = {
     "Pending:Wait": "InService",
     "Warmed:Pending:Wait": "Warmed:Stopped",
@@ -121,7 +121,7 @@ def build_world(
     if launch_hook:
         hooks.append(_hook(LAUNCH_HOOK, lifecycle.LAUNCHING, heartbeat_timeout, default_result))
     if terminate_hook:
-        # AWS recommends CONTINUE on custom terminate hooks (facts.md section 4)
+        # AWS recommends CONTINUE on custom terminate hooks (docs/aws-facts.md §7)
         hooks.append(_hook(TERMINATE_HOOK, lifecycle.TERMINATING, heartbeat_timeout, "CONTINUE"))
     autoscaling = client("autoscaling")
     autoscaling.create_auto_scaling_group(
