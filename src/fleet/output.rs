@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// SSM keeps the first 24,000 characters of stdout inline (facts §6); the rest only in S3.
+/// SSM keeps the first 24,000 characters of stdout inline (docs/aws-facts.md §6); the rest only in S3.
 pub const INLINE_STDOUT_LIMIT: usize = 24_000;
 
 /// The SSM side of one invocation, kept for the JSON document.
