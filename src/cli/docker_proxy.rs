@@ -16,7 +16,8 @@ pub fn render(config: &Config) -> Option<String> {
     if vars.is_empty() {
         return None;
     }
-    let mut out = String::from("# Written by ecs-boot docker-proxy from [proxy] in the trusted config.\n");
+    let mut out =
+        String::from("# Written by ecs-boot docker-proxy from [proxy] in the trusted config.\n");
     for (name, value) in vars {
         // Validated at load: one line, no spaces or quotes, so systemd reads it verbatim.
         out.push_str(&format!("{name}={value}\n"));
@@ -52,9 +53,17 @@ mod tests {
         )
         .unwrap();
         let text = render(&c).unwrap();
-        assert!(text.contains("HTTPS_PROXY=http://proxy.internal:3128\n"), "{text}");
+        assert!(
+            text.contains("HTTPS_PROXY=http://proxy.internal:3128\n"),
+            "{text}"
+        );
         let no_proxy = text.lines().find(|l| l.starts_with("NO_PROXY=")).unwrap();
-        for local in ["169.254.169.254", "169.254.170.2", "/var/run/docker.sock", ".internal"] {
+        for local in [
+            "169.254.169.254",
+            "169.254.170.2",
+            "/var/run/docker.sock",
+            ".internal",
+        ] {
             assert!(no_proxy.contains(local), "{no_proxy}");
         }
         assert_eq!(render(&Config::default()), None);

@@ -158,7 +158,9 @@ impl Cli {
             Command::Hook(args) => crate::cli::ops::hook(&Config::load(&config_path)?, args).await,
             Command::Containers(args) => args.run(Config::load(&config_path)?).await,
             Command::Preflight(args) => args.run(&Config::load(&config_path)?).await,
-            Command::DockerProxy => crate::cli::docker_proxy::run(&Config::load(&config_path)?, &paths),
+            Command::DockerProxy => {
+                crate::cli::docker_proxy::run(&Config::load(&config_path)?, &paths)
+            }
             Command::Completions(args) => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(args.shell, &mut cmd, "ecs-boot", &mut std::io::stdout());

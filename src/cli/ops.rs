@@ -28,14 +28,7 @@ pub struct DrainArgs {
 /// Signals the running agent (SIGUSR1): it drains exactly as for a scale-in, with its
 /// heartbeats, deadline and terminate-hook completion.
 pub async fn drain(paths: &Paths, args: DrainArgs) -> Result<i32> {
-    let state = State::read(&paths.state_file())
-        .map_err(|e| Error::Other(format!("no ecs-boot state ({e}); is ecs-boot running?")))?;
-    if !crate::status::report::pid_is_ecs_boot(state.pid) {
-        return Err(Error::Other(format!(
-            "ecs-boot run (pid {}) is not running: `systemctl start ecs-boot` first",
-            state.pid
-        )));
-    }
+    let state = running_agent(paths)?;
     if state.outcome != Outcome::InService {
         return Err(Error::Other(format!(
             "the instance is {}, not in service: nothing to drain now",
@@ -91,14 +84,7 @@ pub async fn drain(paths: &Paths, args: DrainArgs) -> Result<i32> {
 /// Signals the running agent (SIGUSR2): a drained instance (operator drain, spot or rebalance
 /// notice, no termination) goes back to service: ACTIVE again, system containers back.
 pub async fn undrain(paths: &Paths) -> Result<i32> {
-    let state = State::read(&paths.state_file())
-        .map_err(|e| Error::Other(format!("no ecs-boot state ({e}); is ecs-boot running?")))?;
-    if !crate::status::report::pid_is_ecs_boot(state.pid) {
-        return Err(Error::Other(format!(
-            "ecs-boot run (pid {}) is not running: `systemctl start ecs-boot` first",
-            state.pid
-        )));
-    }
+    let state = running_agent(paths)?;
     if state.outcome != Outcome::Drained {
         return Err(Error::Other(format!(
             "the instance is {}, not drained: nothing to undo (a drain for a termination cannot be undone)",
@@ -109,6 +95,19 @@ pub async fn undrain(paths: &Paths) -> Result<i32> {
         .map_err(|e| Error::Other(format!("cannot signal pid {}: {e}", state.pid)))?;
     println!("undrain requested from ecs-boot (pid {})", state.pid);
     Ok(0)
+}
+
+/// The running agent's state; an error when no `ecs-boot run` is there to signal.
+fn running_agent(paths: &Paths) -> Result<State> {
+    let state = State::read(&paths.state_file())
+        .map_err(|e| Error::Other(format!("no ecs-boot state ({e}); is ecs-boot running?")))?;
+    if !crate::status::report::pid_is_ecs_boot(state.pid) {
+        return Err(Error::Other(format!(
+            "ecs-boot run (pid {}) is not running: `systemctl start ecs-boot` first",
+            state.pid
+        )));
+    }
+    Ok(state)
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -287,12 +287,16 @@ impl<A: LifecycleApi> HookAction<A> {
         });
         let answer = match self.complete_checked(hook, result).await? {
             Checked::Answered(a) => a,
-            Checked::TookEffect(state) => {
+            Checked::TookEffect { state, last_error } => {
                 let effective = effective_result(self.transition, &state, result);
                 let note = if effective == result {
-                    format!("{result} took effect though its answer was lost; Auto Scaling reports {state}")
+                    format!(
+                        "{result} took effect though its answer was lost; Auto Scaling reports {state}"
+                    )
                 } else {
-                    format!("the action ended without our {result} (Auto Scaling reports {state}: the hook's timeout and DefaultResult, or someone else)")
+                    format!(
+                        "the action ended without our {result} (Auto Scaling reports {state}: the hook's timeout and DefaultResult, or someone else); our last attempt: {last_error}"
+                    )
                 };
                 let record = self.record(
                     hook.asg.clone(),
@@ -341,7 +345,10 @@ impl<A: LifecycleApi> HookAction<A> {
                         .is_some_and(|(_, s)| self.transition.waiting_in(s)) =>
                 {
                     let state = found.map_or("not in a group".to_string(), |(_, s)| s);
-                    return Ok(Checked::TookEffect(state));
+                    return Ok(Checked::TookEffect {
+                        state,
+                        last_error: err.to_string(),
+                    });
                 }
                 _ if attempt >= COMPLETE_ATTEMPTS => return Err(err),
                 _ => {
@@ -400,8 +407,11 @@ const COMPLETE_ATTEMPTS: u32 = 4;
 
 enum Checked {
     Answered(Completion),
-    /// The call failed, yet the action no longer waits: the completion took effect.
-    TookEffect(String),
+    /// The call failed, yet the action no longer waits: it ended (by our call or otherwise).
+    TookEffect {
+        state: String,
+        last_error: String,
+    },
 }
 
 /// Heartbeats in the background until stopped or dropped. Failures are logged and retried at

@@ -7,55 +7,40 @@ use crate::lifecycle::hook::{GroupHooks, HookAction};
 use crate::lifecycle::run::Agent;
 use crate::sources::ecs_agent;
 use crate::status::state::{HookResult, Registration, Transition};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 impl Agent {
     /// Containers and registration run side by side; the launch hook is completed once both are
     /// done. The hook action's heartbeats keep it alive meanwhile.
     pub(crate) async fn launch(&self, p: &Prepared, hooks: &mut Option<GroupHooks>) -> Result<()> {
-        let hook = if self
+        let action = if self
             .store
             .snapshot()
             .hook_done(Transition::Launch)
             .is_some()
         {
-            None
+            // Completed before a restart: nothing to heartbeat or send.
+            HookAction::begin(
+                p.aws.clone(),
+                self.store.clone(),
+                Transition::Launch,
+                None,
+                Duration::ZERO,
+            )
         } else {
-            let found = phase(Some(&self.store), "lifecycle-discovery", async {
-                if hooks.is_none() {
-                    *hooks =
-                        Some(GroupHooks::discover(&p.aws, &p.tags, &p.identity.instance_id).await?);
-                }
-                let group = hooks.as_ref().expect("just set");
-                let hook = group.resolve(
-                    &p.config,
-                    &p.tags,
-                    &p.identity.instance_id,
-                    Transition::Launch,
-                )?;
-                let detail = match (&hook, &group.asg) {
+            phase(Some(&self.store), "lifecycle-discovery", async {
+                let action = self.begin_action(p, hooks, Transition::Launch).await?;
+                let asg = hooks.as_ref().and_then(|g| g.asg.clone());
+                let detail = match (action.hook(), asg) {
                     (Some(h), _) => format!("{} on {}", h.name, h.asg),
                     (None, Some(asg)) => format!("no launch hook on {asg}"),
                     (None, None) => "not in an Auto Scaling group".into(),
                 };
-                Ok((hook, Some(detail)))
+                Ok((action, Some(detail)))
             })
-            .await?;
-            found
+            .await?
         };
-        let interval = hook
-            .as_ref()
-            .map_or(std::time::Duration::from_secs(20), |h| {
-                h.heartbeat_interval(&p.config)
-            });
-        let action = HookAction::begin(
-            p.aws.clone(),
-            self.store.clone(),
-            Transition::Launch,
-            hook,
-            interval,
-        );
 
         let containers = phase(
             Some(&self.store),

@@ -307,24 +307,9 @@ impl Agent {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let hooks = self.group_hooks(p, &mut life.hooks).await?;
-        let hook = hooks.resolve(
-            &p.config,
-            &p.tags,
-            &p.identity.instance_id,
-            Transition::LaunchWarmed,
-        )?;
-        let interval = hook
-            .as_ref()
-            .map(|h| h.heartbeat_interval(&p.config))
-            .unwrap_or(Duration::from_secs(20));
-        let action = HookAction::begin(
-            p.aws.clone(),
-            self.store.clone(),
-            Transition::LaunchWarmed,
-            hook,
-            interval,
-        );
+        let action = self
+            .begin_action(p, &mut life.hooks, Transition::LaunchWarmed)
+            .await?;
         phase(Some(&self.store), "warm-pool-hook", async {
             let r = action.complete(HookResult::Continue, None, None).await?;
             Ok(((), Some(format!("{} {} ({state})", r.result, r.hook))))
@@ -436,6 +421,28 @@ impl Agent {
         Ok(hooks.as_ref().expect("just set"))
     }
 
+    /// The action for `transition` on this instance's hook (the group's hooks read once),
+    /// heartbeating from now.
+    pub(crate) async fn begin_action(
+        &self,
+        p: &Prepared,
+        hooks: &mut Option<GroupHooks>,
+        transition: Transition,
+    ) -> Result<HookAction<Aws>> {
+        let group = self.group_hooks(p, hooks).await?;
+        let hook = group.resolve(&p.config, &p.tags, &p.identity.instance_id, transition)?;
+        let interval = hook
+            .as_ref()
+            .map_or(Duration::from_secs(20), |h| h.heartbeat_interval(&p.config));
+        Ok(HookAction::begin(
+            p.aws.clone(),
+            self.store.clone(),
+            transition,
+            hook,
+            interval,
+        ))
+    }
+
     /// The terminate action opens with the drain, so its heartbeats cover the whole drain.
     async fn open_terminate_action(&self, life: &mut Life) -> Result<()> {
         if life.terminate.is_some() {
@@ -444,24 +451,10 @@ impl Agent {
         let Some(p) = life.prepared.as_ref() else {
             return Ok(());
         };
-        let hooks = self.group_hooks(p, &mut life.hooks).await?;
-        let hook = hooks.resolve(
-            &p.config,
-            &p.tags,
-            &p.identity.instance_id,
-            Transition::Terminate,
-        )?;
-        let interval = hook
-            .as_ref()
-            .map(|h| h.heartbeat_interval(&p.config))
-            .unwrap_or(Duration::from_secs(20));
-        life.terminate = Some(HookAction::begin(
-            p.aws.clone(),
-            self.store.clone(),
-            Transition::Terminate,
-            hook,
-            interval,
-        ));
+        life.terminate = Some(
+            self.begin_action(p, &mut life.hooks, Transition::Terminate)
+                .await?,
+        );
         Ok(())
     }
 

@@ -241,7 +241,9 @@ def describe_outcome(ctx: Ctx) -> str:
         return f"terminated: {h.get('result')}" + (f" ({h['cause']})" if h.get("cause") else "")
     if outcome == "failed":
         h = hook_of(s, "launch")
-        if h and h["result"] == "ABANDON":
+        # already_done: ecs-boot found the action ended by someone else (the hook's timeout);
+        # the harness's own log then says who completed it.
+        if h and h["result"] == "ABANDON" and not h.get("already_done"):
             return f"ABANDON: {h.get('cause')}"
         done = ctx.completions()
         if done:
