@@ -403,6 +403,9 @@ def _var_args(values: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def compat_template(tmp_path_factory) -> tuple[str, Path]:
     packer = need("packer")
+    if _packer_version(packer)[:2] != (1, 6):
+        # Newer Packer no longer bundles amazon-ebs (validate needs `packer init`, i.e. GitHub).
+        pytest.skip("the variable matrix runs on Debian's packer 1.6.x, which bundles the amazon builder")
     return packer, _template_for_packer_1_6_6(tmp_path_factory.mktemp("packer-1.6.6") / "t")
 
 
