@@ -234,7 +234,9 @@ def test_default_config_is_valid_toml_with_nothing_required() -> None:
     import tomllib
 
     config = tomllib.loads((PACKER / "files" / "config.toml").read_text())
-    assert config == {"ecs": {}}, "the baked default must set nothing: every key is commented out"
+    # No cluster and nothing per group (those come from tags and config.d/): only the one agent
+    # setting every instance gets, that awsvpc tasks cannot borrow the instance role from IMDS.
+    assert config == {"ecs": {"settings": {"ECS_AWSVPC_BLOCK_IMDS": "true"}}}, config
 
 
 def test_default_config_passes_check_config() -> None:
