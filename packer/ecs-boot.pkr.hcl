@@ -212,6 +212,7 @@ build {
       "${path.root}/scripts/10-install-rpm.sh",
       "${path.root}/scripts/20-install-config.sh",
       "${path.root}/scripts/30-enable-units.sh",
+      "${path.root}/scripts/40-systemd-compat.sh",
       "${path.root}/scripts/90-cleanup.sh",
     ]
   }

@@ -794,6 +794,27 @@ test "$(ls -A /tmp)" = packer-scripts
 test -x /tmp/packer-scripts/90-cleanup.sh
 test -z "$(ls -A /var/tmp)"
 
+# Debian's systemd knows every directive of the unit: no compatibility drop-in.
+test ! -e /etc/systemd/system/ecs-boot.service.d/10-systemd-before-235.conf
+test ! -e /etc/tmpfiles.d/ecs-boot.conf
+
+echo "== Amazon Linux 2's systemd 219"
+mkdir -p /tmp/al2-bin
+printf '#!/bin/sh\necho "systemd 219"\necho "+PAM +AUDIT"\n' >/tmp/al2-bin/systemctl
+chmod +x /tmp/al2-bin/systemctl
+PATH=/tmp/al2-bin:$PATH /tmp/packer-scripts/40-systemd-compat.sh
+dropin=/etc/systemd/system/ecs-boot.service.d/10-systemd-before-235.conf
+grep -qx 'StartLimitInterval=600' $dropin
+grep -qx 'ProtectSystem=full' $dropin
+grep -qx 'ReadWriteDirectories=/etc/ecs' $dropin
+grep -qx 'RuntimeDirectory=' $dropin
+grep -qx 'd /run/ecs-boot 0755 root root -' /etc/tmpfiles.d/ecs-boot.conf
+# The unit with its drop-in still loads (checked by this newer systemd, offline).
+systemd-analyze verify ecs-boot.service
+rm -rf /tmp/al2-bin
+/tmp/packer-scripts/40-systemd-compat.sh
+test ! -e $dropin && test ! -e /etc/tmpfiles.d/ecs-boot.conf
+
 echo "== idempotent: the scripts run again"
 cp /src/ecs-boot.rpm /tmp/ecs-boot.rpm
 for script in /tmp/packer-scripts/*.sh; do "$script" >/dev/null; done
