@@ -80,7 +80,7 @@ def this_runs_builds(manifest: object, path: str) -> list[dict]:
     return builds
 
 
-def plan(env: dict[str, str]) -> Plan | None:
+def prepare(env: dict[str, str]) -> Plan | None:
     """Everything to write, checked before anything is written; None when publishing is off."""
     if env.get("ECS_BOOT_PUBLISH", "true").lower() == "false":
         return None
@@ -118,37 +118,39 @@ def plan(env: dict[str, str]) -> Plan | None:
     return Plan(parameter, images, description[:1024], this_run, s3_uri)
 
 
-def publish(plan_: Plan) -> None:
-    import boto3  # only here: plan() and the tests of refusals need no AWS SDK
+def publish(publication: Plan) -> None:
+    import boto3  # only here: prepare() and the tests of refusals need no AWS SDK
 
     session = boto3.session.Session()
-    for image in plan_.images:
+    for image in publication.images:
         ssm = session.client("ssm", region_name=image.region)
         # aws:ec2:image: SSM checks the id names an AMI, and launch templates may resolve it.
         version = ssm.put_parameter(
-            Name=plan_.parameter, Value=image.ami_id, Type="String", DataType="aws:ec2:image",
-            Overwrite=True, Description=plan_.description,
+            Name=publication.parameter, Value=image.ami_id, Type="String", DataType="aws:ec2:image",
+            Overwrite=True, Description=publication.description,
         )["Version"]
-        print(f"publish-ami: {image.region}: {plan_.parameter} = {image.ami_id} (version {version})")
-    if plan_.s3_uri:
-        bucket, key = S3_URI.match(plan_.s3_uri).groups()
-        s3 = session.client("s3", region_name=plan_.images[0].region)
-        body = (json.dumps(plan_.manifest, indent=2) + "\n").encode()
+        print(f"publish-ami: {image.region}: {publication.parameter} = {image.ami_id} (version {version})")
+    if publication.s3_uri:
+        bucket, key = S3_URI.match(publication.s3_uri).groups()
+        # Any region reaches the bucket (botocore follows S3's region redirect); the configured
+        # one first, since Packer sorts the artifact's regions by name, not build region first.
+        s3 = session.client("s3", region_name=session.region_name or publication.images[0].region)
+        body = (json.dumps(publication.manifest, indent=2) + "\n").encode()
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-        print(f"publish-ami: manifest written to {plan_.s3_uri}")
+        print(f"publish-ami: manifest written to {publication.s3_uri}")
 
 
 def main() -> int:
     try:
-        plan_ = plan(dict(os.environ))
+        publication = prepare(dict(os.environ))
     except Refused as err:
         print(f"publish-ami: refused: {err}", file=sys.stderr)
         return 2
-    if plan_ is None:
+    if publication is None:
         print("publish-ami: ECS_BOOT_PUBLISH=false: nothing published")
         return 0
     try:
-        publish(plan_)
+        publish(publication)
     except Exception as err:  # botocore's errors: report them in one line, not a traceback
         print(f"publish-ami: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
