@@ -4,13 +4,15 @@
 #
 #   packer/build-ami.sh -var region=eu-west-1 -var subnet_id=subnet-0123 -var config_file=my.toml
 #
-# Needs Packer >= 1.9 with AWS credentials in the environment; the architecture defaults to
-# x86_64, set ECS_BOOT_ARCH=arm64 for Graviton (the aarch64 RPM must be built where its Rust
-# standard library can be installed, see README.md; pass it with -var rpm_file=...).
+# Needs Packer >= 1.9 with AWS credentials in the environment, and python3 with boto3 for the
+# handoff (publish-ami.py). The architecture defaults to this host's: on a Graviton (arm64) host
+# the same command builds the aarch64 RPM natively and an arm64 AMI. ECS_BOOT_ARCH=arm64 on an
+# x86_64 host builds the arm64 AMI from an aarch64 RPM built elsewhere (-var rpm_file=..., see
+# README.md). The base is -var base_os=al2023 (default) or al2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-arch="${ECS_BOOT_ARCH:-x86_64}"
+arch="${ECS_BOOT_ARCH:-$(uname -m)}"
 case "$arch" in
   x86_64 | amd64) arch=x86_64 rpm_arch=x86_64 ;;
   arm64 | aarch64) arch=arm64 rpm_arch=aarch64 ;;

@@ -5,17 +5,20 @@
 # on Amazon Linux 2 (glibc 2.26) and Amazon Linux 2023 (glibc 2.34). Idempotent: cargo rebuilds
 # only what changed, and generate-rpm takes seconds.
 #
-#   packer/build-rpm.sh                # x86_64
+#   packer/build-rpm.sh                # this host's architecture: x86_64, or aarch64 on Graviton
 #   ECS_BOOT_ARCH=aarch64 packer/build-rpm.sh
-#                                      # Graviton: needs `rustup target add aarch64-unknown-linux-gnu`,
+#                                      # cross-build: needs `rustup target add aarch64-unknown-linux-gnu`,
 #                                      # which this project's machines cannot fetch (see README)
 #
-# Progress goes to stderr; stdout carries only the RPM path.
+# The architecture is the one variable: it picks the Rust target, the RPM's architecture and its
+# file name (ecs-boot-VERSION-1.ARCH.rpm), the name packer/ecs-boot.pkr.hcl looks for.
+# CARGO_TARGET_DIR moves target/ as it does for cargo. Progress goes to stderr; stdout carries
+# only the RPM path.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-arch="${ECS_BOOT_ARCH:-x86_64}"
+arch="${ECS_BOOT_ARCH:-$(uname -m)}"
 case "$arch" in
   x86_64 | amd64) arch=x86_64 ;;
   aarch64 | arm64) arch=aarch64 ;;
@@ -25,6 +28,7 @@ case "$arch" in
     ;;
 esac
 target="${arch}-unknown-linux-gnu"
+target_dir="${CARGO_TARGET_DIR:-target}"
 # The glibc of Amazon Linux 2; Amazon Linux 2023 ships 2.34, and glibc is backward compatible.
 glibc="${ECS_BOOT_GLIBC:-2.26}"
 # The oldest cargo-generate-rpm known to build this RPM (`dir = true` assets make /var/lib/ecs-boot).
@@ -71,18 +75,22 @@ fi
 log "cargo zigbuild --release --locked --target $target.$glibc"
 start=$(date +%s)
 cargo zigbuild --release --locked --target "$target.$glibc" >&2
-log "binary built in $(($(date +%s) - start)) s: target/$target/release/ecs-boot"
+log "binary built in $(($(date +%s) - start)) s: $target_dir/$target/release/ecs-boot"
 
 # generate-rpm names its output <name>-<version>-<release>.<arch>.rpm under target/<triple>/.
 version="$(cargo metadata --no-deps --format-version 1 --offline |
   "$(python_bin)" -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "ecs-boot"))')"
-rpm_path="target/$target/generate-rpm/ecs-boot-$version-1.$arch.rpm"
+rpm_path="$target_dir/$target/generate-rpm/ecs-boot-$version-1.$arch.rpm"
 # gzip, not generate-rpm's default zstd: Amazon Linux 2's rpm 4.11 cannot unpack zstd payloads.
-cargo generate-rpm --target "$target" --payload-compress gzip >&2
+# --target makes generate-rpm package $target_dir/$target/release/ecs-boot and set the RPM's arch.
+cargo generate-rpm --target "$target" --target-dir "$target_dir" --payload-compress gzip >&2
 if [ ! -f "$rpm_path" ]; then
   log "generate-rpm did not write $rpm_path; found:"
-  ls -l "target/$target/generate-rpm" >&2 || true
+  ls -l "$target_dir/$target/generate-rpm" >&2 || true
   exit 1
 fi
 log "RPM written"
-printf '%s\n' "$PWD/$rpm_path"
+case "$rpm_path" in
+  /*) printf '%s\n' "$rpm_path" ;;
+  *) printf '%s\n' "$PWD/$rpm_path" ;;
+esac

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Golden-image cleanup, the last provisioning step: remove everything that would make instances
-# launched from the AMI share an identity or inherit this builder's state. Every step tolerates
-# its subject being absent (the Debian-based test instance has no cloud-init, dnf or ECS agent).
+# launched from the AMI share an identity or inherit this builder's state. It covers what
+# aws/amazon-ecs-ami's cleanup.sh removes (hostname, package-manager history and caches, /tmp,
+# logs, machine-id, cloud-init state, SSH host keys) plus ecs-boot's and the ECS agent's state.
+# Every step tolerates its subject being absent: Amazon Linux 2023 (dnf, journald only),
+# Amazon Linux 2 (yum, rsyslog files beside a volatile journal) and the Debian-based test instance
+# (no cloud-init, dnf or ECS agent).
 set -euo pipefail
 
 log() { printf '90-cleanup: %s\n' "$*"; }
@@ -29,6 +33,26 @@ empty_dir() {
 }
 
 systemd_running() { [ -d /run/systemd/system ]; }
+
+# Whether PATH is a mount point or has one below it. Bind mounts (a container's /etc/hostname, the
+# test instance's read-only uploads under /tmp) cannot be deleted and are not part of an AMI.
+holds_mount() {
+  awk -v p="$1" '$5 == p || index($5, p "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+# Empty a scratch directory (/tmp, /var/tmp), keeping the mounts in it.
+empty_scratch_dir() {
+  local d="$1" entry
+  [ -d "$d" ] || return 0
+  while IFS= read -r -d '' entry; do
+    if holds_mount "$entry"; then
+      log "kept $entry (a mount, not part of an AMI snapshot)"
+      continue
+    fi
+    rm -rf -- "$entry"
+  done < <(find "$d" -mindepth 1 -maxdepth 1 -print0)
+  log "emptied $d"
+}
 
 # 1. The ECS agent. On the builder, ecs.service started at boot before ecs-boot was installed and
 # may have written a checkpoint (cluster, container instance ARN) under /var/lib/ecs/data. A baked
@@ -69,6 +93,20 @@ if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
   rm -f /var/lib/dbus/machine-id
   log "deleted /var/lib/dbus/machine-id"
 fi
+# The builder's hostname (ip-10-...): instances get theirs from cloud-init and DHCP at boot.
+if [ -f /etc/hostname ]; then
+  if holds_mount /etc/hostname; then
+    : >/etc/hostname
+    log "emptied /etc/hostname (a bind mount, not part of an AMI snapshot)"
+  else
+    rm -f /etc/hostname
+    log "deleted /etc/hostname"
+  fi
+fi
+# First-boot stamps and files written for this machine (systemd ConditionNeedsUpdate, postfix,
+# cloud-init's locale).
+shred_files /etc/.updated /var/.updated /etc/aliases.db /etc/locale.conf \
+  /var/lib/misc/postfix.aliasesdb-stamp /var/lib/postfix/master.lock /var/spool/postfix/pid/master.pid
 
 # 5. SSH: host keys are regenerated at first boot; the builder's authorized keys (Packer's
 # temporary key) must not let anyone into the fleet.
@@ -89,12 +127,21 @@ for upload in "${ECS_BOOT_RPM:-/tmp/ecs-boot.rpm}" "${ECS_BOOT_CONFIG:-/tmp/ecs-
     log "could not delete $upload (read-only mount?); it is not part of an AMI snapshot"
   fi
 done
-empty_dir /var/tmp
+empty_scratch_dir /var/tmp
+empty_scratch_dir /tmp
 
-# 7. Package manager caches.
+# 7. Package manager caches and history: the builder's installs (our RPM among them) are not the
+# instances' history. dnf on Amazon Linux 2023, yum on Amazon Linux 2.
 if command -v dnf >/dev/null 2>&1; then
   dnf clean all
+elif command -v yum >/dev/null 2>&1; then
+  yum clean all
 fi
+empty_dir /var/cache/dnf
+empty_dir /var/cache/yum
+empty_dir /var/lib/yum/history
+shred_files /var/lib/dnf/history.sqlite /var/lib/dnf/history.sqlite-shm /var/lib/dnf/history.sqlite-wal \
+  /var/log/dnf.log /var/log/dnf.librepo.log /var/log/dnf.rpm.log /var/log/hawkey.log /var/log/yum.log
 
 # 8. Logs: the builder's boot must not appear as the first boot of every instance.
 if systemd_running && command -v journalctl >/dev/null 2>&1; then
@@ -111,6 +158,7 @@ for login_record in /var/log/wtmp /var/log/btmp /var/log/lastlog; do
     log "emptied $login_record"
   fi
 done
+shred_files /var/log/sa/sa*
 shred_files /var/lib/dhclient/*.lease /var/lib/dhcp/dhclient.*
 
 log "done"
