@@ -35,7 +35,7 @@ pub async fn run(args: StatusArgs, config: &Config, paths: &Paths) -> i32 {
             print!("\x1b[2J\x1b[H");
         }
         print_report(&report, args.json);
-        if !args.watch || report.health != "in_progress" {
+        if !args.watch || report.health != crate::status::health::Health::InProgress {
             return report.exit_code();
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -16,7 +16,6 @@ use super::progress::Progress;
 use crate::sources::aws::{Aws, describe, error_code};
 use crate::sources::location::Location;
 use crate::util::retry::{Backoff, Poll, WaitError, jitter, poll_until};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,7 +124,8 @@ pub async fn collect(
 }
 
 fn is_healthy(r: &InstanceResult) -> bool {
-    matches!(&r.reach, Reach::Report { doc, .. } if doc.get("health").and_then(Value::as_str) == Some("healthy"))
+    use crate::status::health::Health;
+    matches!(&r.reach, Reach::Report { doc, .. } if Health::from_instance(doc.get("health")) == Health::Healthy)
 }
 
 /// PingStatus and last ping time of every id SSM manages (absent: not managed).

@@ -2,6 +2,7 @@
 //! for machines, and the exit code. Pure.
 
 use super::output::{InstanceResult, Invocation, Reach, first_line, truncate};
+pub use crate::status::health::Health;
 use crate::util::escape::for_terminal as esc;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -9,52 +10,6 @@ use std::fmt::Write as _;
 
 /// Version of the `--json` document; bumped only on incompatible changes.
 pub const JSON_SCHEMA: u32 = 1;
-
-/// Health of one instance, in table order: what needs a human first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    /// ecs-boot reported a failed boot or drain.
-    Failed,
-    /// The command ran but its output was not a status document.
-    Error,
-    /// Asked, but no answer before the deadline.
-    TimedOut,
-    /// SSM agent not connected, or SSM could not deliver the command.
-    Offline,
-    /// Not an SSM managed node.
-    NoSsm,
-    /// ecs-boot has never run there (no state file).
-    NoState,
-    InProgress,
-    Healthy,
-}
-
-impl Health {
-    pub const ALL: [Health; 8] = [
-        Health::Failed,
-        Health::Error,
-        Health::TimedOut,
-        Health::Offline,
-        Health::NoSsm,
-        Health::NoState,
-        Health::InProgress,
-        Health::Healthy,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Failed => "failed",
-            Health::Error => "error",
-            Health::TimedOut => "timed_out",
-            Health::Offline => "offline",
-            Health::NoSsm => "no_ssm",
-            Health::NoState => "no_state",
-            Health::InProgress => "in_progress",
-            Health::Healthy => "healthy",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -162,12 +117,7 @@ fn phase_with(state: &Value, status: &str) -> Option<String> {
 
 fn from_report(instance_id: &str, doc: &Value, ssm: &Invocation) -> Row {
     let state = doc.get("state").unwrap_or(&Value::Null);
-    let health = match doc.get("health").and_then(Value::as_str) {
-        Some("healthy") => Health::Healthy,
-        Some("in_progress") => Health::InProgress,
-        Some("no_state") => Health::NoState,
-        _ => Health::Failed,
-    };
+    let health = Health::from_instance(doc.get("health"));
     let outcome = text(state, &["outcome"]);
     let daemon_running = doc.get("daemon_running").and_then(Value::as_bool) == Some(true);
     let drift = text(doc, &["ecs_config_drift"]).map(|d| format!("drift: {d}"));

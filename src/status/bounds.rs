@@ -418,7 +418,7 @@ mod tests {
     fn report(state: State) -> Report {
         Report {
             status_schema: JSON_SCHEMA,
-            health: "failed",
+            health: crate::status::health::Health::Failed,
             daemon_running: false,
             ecs_config_drift: Some(huge("drift")),
             ecs_agent: Some(AgentView {

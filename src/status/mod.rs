@@ -3,5 +3,6 @@
 
 pub mod bounds;
 pub mod gate;
+pub mod health;
 pub mod report;
 pub mod state;

@@ -2,6 +2,7 @@
 //! machines. Reads only the state file, the ecs.config on disk and the local agent: it answers even
 //! when the daemon is down, and it never prints a secret (the state holds none).
 
+use crate::status::health::Health;
 use crate::status::state::{Outcome, PhaseStatus, State};
 use crate::util::atomic_file::sha256_hex;
 use crate::util::escape::for_terminal as esc;
@@ -23,8 +24,8 @@ pub mod exit {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub status_schema: u32,
-    /// `healthy`, `in_progress`, `failed` or `no_state`.
-    pub health: &'static str,
+    /// `healthy`, `in_progress`, `failed` or `no_state` (never a fleet-only word).
+    pub health: Health,
     pub daemon_running: bool,
     pub ecs_config_drift: Option<String>,
     /// What the local ECS agent reports, when it answers.
@@ -49,10 +50,13 @@ pub struct Report {
 impl Report {
     pub fn exit_code(&self) -> i32 {
         match self.health {
-            "healthy" => exit::HEALTHY,
-            "failed" => exit::FAILED,
-            "in_progress" => exit::IN_PROGRESS,
-            _ => exit::NO_STATE,
+            Health::Healthy => exit::HEALTHY,
+            Health::InProgress => exit::IN_PROGRESS,
+            Health::NoState => exit::NO_STATE,
+            // `status` never computes the fleet's words; were one here, it is no success.
+            Health::Failed | Health::Error | Health::TimedOut | Health::Offline | Health::NoSsm => {
+                exit::FAILED
+            }
         }
     }
 }
@@ -97,7 +101,7 @@ pub fn collect(paths: &Paths) -> Report {
     });
     let daemon_running = state.as_ref().is_some_and(|s| pid_is_ecs_boot(s.pid));
     let health = match &state {
-        None => "no_state",
+        None => Health::NoState,
         Some(s) => health_of(s, daemon_running),
     };
     let ecs_config_drift = state.as_ref().and_then(|s| drift(paths, s));
@@ -121,12 +125,16 @@ pub fn collect(paths: &Paths) -> Report {
 }
 
 /// A boot that stopped midway without a running daemon has failed, whatever it last recorded.
-pub fn health_of(s: &State, daemon_running: bool) -> &'static str {
+/// No `_` arm: a new outcome must be placed here. `drained` (a drain without a termination: the
+/// instance is drained, still running, waiting) is healthy, like `warmed`.
+pub fn health_of(s: &State, daemon_running: bool) -> Health {
     match s.outcome {
-        Outcome::InService | Outcome::Warmed | Outcome::Drained | Outcome::Terminated => "healthy",
-        Outcome::Failed => "failed",
-        Outcome::Booting | Outcome::Draining if daemon_running => "in_progress",
-        Outcome::Booting | Outcome::Draining => "failed",
+        Outcome::InService | Outcome::Warmed | Outcome::Drained | Outcome::Terminated => {
+            Health::Healthy
+        }
+        Outcome::Failed => Health::Failed,
+        Outcome::Booting | Outcome::Draining if daemon_running => Health::InProgress,
+        Outcome::Booting | Outcome::Draining => Health::Failed,
     }
 }
 
@@ -211,7 +219,7 @@ pub fn render_table(r: &Report) -> String {
         "ecs-boot {} ({})   health: {}   outcome: {}   daemon: {}",
         esc(&s.version),
         esc(&s.commit),
-        r.health,
+        r.health.as_str(),
         s.outcome.as_str(),
         if r.daemon_running {
             format!("running (pid {})", s.pid)
