@@ -96,3 +96,52 @@ def test_version_names_the_commit_and_completions_are_generated(ecs_boot):
     for shell in ("bash", "zsh", "fish"):
         out = ecs_boot.run("completions", shell)
         assert out.returncode == 0 and "drain" in out.stdout and "status" in out.stdout
+
+
+def test_status_names_where_each_ecs_config_value_came_from(moto, make_world, ecs_boot):
+    """Issue 19 item 4: every variable of ecs.config keeps its source — the baked file, a
+    config.d drop-in, the fragment, a tag, ecs-boot itself, or user data's own line — and status
+    shows it (names and sources, never a value)."""
+    fragment = "s3://demo-boot-config/fragments/sources.toml"
+    world = make_world(tags={"ecs-boot:config": fragment,
+                             "ecs-boot:setting:ECS_LOGLEVEL": "debug"})
+    bucket, key = fragment[len("s3://"):].split("/", 1)
+    moto.client("s3").put_object(Bucket=bucket, Key=key,
+                                 Body=b'[ecs.settings]\nECS_CONTAINER_STOP_TIMEOUT = "2m"\n')
+    ecs_boot.write_config("")  # fixes config.d beside --config before the drop-in is written
+    drop_in = ecs_boot.config_d / "20-group.toml"
+    drop_in.parent.mkdir(parents=True, exist_ok=True)
+    drop_in.write_text('[ecs.settings]\nECS_IMAGE_CLEANUP_INTERVAL = "2h"\n')
+    # User data's own lines: one ecs-boot keeps, one a tag overrides.
+    ecs_boot.ecs_config.parent.mkdir(parents=True, exist_ok=True)
+    ecs_boot.ecs_config.write_text("ECS_DISABLE_PRIVILEGED=true\nECS_LOGLEVEL=info\n")
+
+    proc, _ = start_instance(ecs_boot, None, agent=False,
+                             extra_config='[ecs.settings]\nECS_ENABLE_TASK_IAM_ROLE = "true"\n')
+    state = wait_state(ecs_boot, lambda s: s.get("ecs_config"))
+    stop(proc)
+
+    sources = status(ecs_boot)["state"]["ecs_config"]["sources"]
+    expected = {
+        "ECS_CLUSTER": "tag ecs-boot:cluster",
+        "ECS_LOGLEVEL": "tag ecs-boot:setting:ECS_LOGLEVEL, over user data's own line",
+        "ECS_CONTAINER_STOP_TIMEOUT": f"fragment {fragment}",
+        "ECS_IMAGE_CLEANUP_INTERVAL": f"config.d {drop_in}",
+        "ECS_ENABLE_TASK_IAM_ROLE": f"baked config {ecs_boot.config_path}",
+        "ECS_DISABLE_PRIVILEGED": "user data (a line outside ecs-boot's block)",
+    }
+    for name, source in expected.items():
+        assert sources.get(name) == source, (name, sources)
+    assert sources["ECS_ENGINE_AUTH_DATA"] == (
+        f"ecs-boot (registry credentials {world.registry_auth}, named by tag "
+        "ecs-boot:registry-auth)"), sources
+    assert set(state["ecs_config"]["keys"]) <= set(sources), "every variable ecs-boot wrote"
+
+    table = ecs_boot.run("status").stdout
+    for name, source in expected.items():
+        assert any(l.split() == f"{name} from {source}".split() for l in table.splitlines()), \
+            (name, table)
+    # Names and sources only: the credentials in ecs.config never reach status.
+    secret = next(l for l in ecs_boot.ecs_config.read_text().splitlines()
+                  if l.startswith("ECS_ENGINE_AUTH_DATA="))[len("ECS_ENGINE_AUTH_DATA="):]
+    assert secret and secret not in table and secret not in json.dumps(sources)

@@ -18,6 +18,8 @@ pub const MAX_DROP_INS: usize = 64;
 pub struct Layer {
     pub origin: String,
     pub table: toml::Table,
+    /// A `config.d/` drop-in (user data's), not the baked file: status names which.
+    pub drop_in: bool,
 }
 
 /// The baked file (missing = defaults) and its config.d drop-ins, in merge order.
@@ -27,6 +29,7 @@ pub fn read_layers(baked: &Path) -> Result<Vec<Layer>, ConfigError> {
         layers.push(Layer {
             origin: baked.display().to_string(),
             table,
+            drop_in: false,
         });
     }
     for path in drop_ins(&config_d(baked))? {
@@ -34,6 +37,7 @@ pub fn read_layers(baked: &Path) -> Result<Vec<Layer>, ConfigError> {
             layers.push(Layer {
                 origin: path.display().to_string(),
                 table,
+                drop_in: true,
             });
         }
     }

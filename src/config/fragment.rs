@@ -74,6 +74,11 @@ impl Config {
         match Config::from_table(merged, &both) {
             Ok(mut config) => {
                 config.layers = self.layers.clone();
+                config.fragment = Some(super::files::Layer {
+                    origin: origin.to_string(),
+                    table,
+                    drop_in: false,
+                });
                 Ok(config)
             }
             // The trusted config was valid on its own, so the fragment broke it: find the first

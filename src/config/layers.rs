@@ -1,11 +1,14 @@
 //! Decides the ECS agent variables ecs-boot manages, from the baked config, the instance tags and
-//! the registry credentials. Pure: no I/O, so every rule here has a unit test.
+//! the registry credentials, and where each came from (the baked file, a config.d drop-in, the
+//! fragment, a tag, or ecs-boot itself). Pure: no I/O, so every rule here has a unit test.
 
 use crate::config::Config;
 use crate::config::tags::TagInputs;
 pub use crate::ecs_config::AgentEnv;
+use crate::ecs_config::VarSource;
 use crate::ecs_config::vars::{self, Trust, VarError};
 use crate::sources::registry_auth::{RegistryAuth, Secret};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
 /// Where a setting came from, which decides what it may set.
@@ -85,22 +88,70 @@ pub fn locks(config: &Config) -> Locks<'_> {
 
 /// The cluster: the tag unless locked, else the baked default. Never `default` by omission.
 pub fn resolve_cluster(config: &Config, tags: &TagInputs) -> Result<String, EnvError> {
+    cluster_with_source(config, tags).map(|(cluster, _)| cluster)
+}
+
+fn cluster_with_source(config: &Config, tags: &TagInputs) -> Result<(String, VarSource), EnvError> {
     let from_tag = tags
         .cluster
         .clone()
         .filter(|_| locks(config).allows("cluster"));
-    from_tag
-        .or_else(|| config.ecs.cluster.clone())
-        .ok_or(EnvError::NoCluster)
+    match from_tag {
+        Some(c) => Ok((c, VarSource::Tag(crate::config::tags::CLUSTER.into()))),
+        None => config
+            .ecs
+            .cluster
+            .clone()
+            .map(|c| (c, set_by(config, &["ecs", "cluster"])))
+            .ok_or(EnvError::NoCluster),
+    }
 }
 
 /// Where registry credentials live: the tag unless locked, else the baked default.
 pub fn resolve_registry_auth(config: &Config, tags: &TagInputs) -> Option<String> {
+    registry_auth_with_source(config, tags).map(|(location, _)| location)
+}
+
+fn registry_auth_with_source(config: &Config, tags: &TagInputs) -> Option<(String, VarSource)> {
     let from_tag = tags
         .registry_auth
         .clone()
         .filter(|_| locks(config).allows("registry-auth"));
-    from_tag.or_else(|| config.ecs.registry_auth.clone())
+    match from_tag {
+        Some(l) => Some((l, VarSource::Tag(crate::config::tags::REGISTRY_AUTH.into()))),
+        None => config
+            .ecs
+            .registry_auth
+            .clone()
+            .map(|l| (l, set_by(config, &["ecs", "registry_auth"]))),
+    }
+}
+
+/// The layer that set the key at `path` last, as the merge applies them: the fragment over the
+/// config.d drop-ins (in name order) over the baked file.
+fn set_by(config: &Config, path: &[&str]) -> VarSource {
+    let has = |table: &toml::Table| {
+        let Some((last, parents)) = path.split_last() else {
+            return false;
+        };
+        let mut t = table;
+        for p in parents {
+            match t.get(*p).and_then(toml::Value::as_table) {
+                Some(inner) => t = inner,
+                None => return false,
+            }
+        }
+        t.contains_key(*last)
+    };
+    if let Some(f) = config.fragment.as_ref().filter(|f| has(&f.table)) {
+        return VarSource::Fragment(f.origin.clone());
+    }
+    match config.layers.iter().rev().find(|l| has(&l.table)) {
+        Some(l) if l.drop_in => VarSource::ConfigD(l.origin.clone()),
+        Some(l) => VarSource::Baked(l.origin.clone()),
+        // A config made in code, not read from layers (tests): all it has is its origin.
+        None => VarSource::Baked(config.origin.clone()),
+    }
 }
 
 /// Builds the managed variables. `auth` is the parsed registry credentials, if any.
@@ -111,15 +162,17 @@ pub fn build(
 ) -> Result<AgentEnv, EnvError> {
     let locks = locks(config);
     let mut env = AgentEnv::default();
-    env.vars
-        .insert("ECS_CLUSTER".into(), resolve_cluster(config, tags)?);
+    let (cluster, cluster_source) = cluster_with_source(config, tags)?;
+    env.set("ECS_CLUSTER", cluster, cluster_source);
 
-    let mut settings = config.ecs.settings.clone();
+    let mut settings: BTreeMap<String, (String, VarSource)> = BTreeMap::new();
     for (name, value) in &config.ecs.settings {
         check_setting(name, value, Source::Baked).map_err(|source| EnvError::Invalid {
             what: format!("[ecs.settings] {name}"),
             source,
         })?;
+        let source = set_by(config, &["ecs", "settings", name]);
+        settings.insert(name.clone(), (value.clone(), source));
     }
     for (name, value) in &tags.settings {
         check_setting(name, value, Source::Tag).map_err(|source| EnvError::TagSetting {
@@ -132,16 +185,21 @@ pub fn build(
                 source: VarError::Locked { name: name.clone() },
             });
         }
-        settings.insert(name.clone(), value.clone());
+        let source = VarSource::Tag(format!("{}{name}", crate::config::tags::SETTING_PREFIX));
+        settings.insert(name.clone(), (value.clone(), source));
     }
 
     // The trusted layers' escape hatch (checked at load): an administrator's value wins over a tag.
-    settings.extend(config.ecs.extra_settings.clone());
+    for (name, value) in &config.ecs.extra_settings {
+        let source = set_by(config, &["ecs", "extra_settings", name]);
+        settings.insert(name.clone(), (value.clone(), source));
+    }
 
     // System containers' memory is reserved from ECS on top of whatever the settings reserve.
     let containers = config.system_container_memory_mib();
     if containers > 0 {
-        let reserved = reserve_for_containers(settings.get(RESERVED_MEMORY), containers)
+        let base = settings.get(RESERVED_MEMORY);
+        let reserved = reserve_for_containers(base.map(|(v, _)| v), containers)
             .map_err(|problem| {
                 let source = VarError::BadValue {
                     name: RESERVED_MEMORY.into(),
@@ -161,32 +219,63 @@ pub fn build(
                     }
                 }
             })?;
-        settings.insert(RESERVED_MEMORY.into(), reserved.to_string());
+        let source = VarSource::EcsBoot(match base {
+            Some((_, from)) => format!("[[container]] memory_mib added to {from}"),
+            None => "[[container]] memory_mib".into(),
+        });
+        settings.insert(RESERVED_MEMORY.into(), (reserved.to_string(), source));
     }
-    env.vars.extend(settings);
+    for (name, (value, source)) in settings {
+        env.set(name, value, source);
+    }
     for (name, value) in crate::util::proxy::agent_proxy_vars(&config.proxy) {
         // A proxy URL with user:password@ is a credential: masked in render, never logged.
         if crate::util::proxy::has_userinfo(&value) {
             env.secret.insert(name.to_string());
         }
-        env.vars.insert(name.to_string(), value);
+        let source = match name {
+            "HTTP_PROXY" => set_by(config, &["proxy", "http_proxy"]),
+            "HTTPS_PROXY" => set_by(config, &["proxy", "https_proxy"]),
+            _ => VarSource::EcsBoot("[proxy] no_proxy plus the local endpoints".into()),
+        };
+        env.set(name, value, source);
     }
 
-    let mut attributes = config.ecs.attributes.clone();
+    let mut attributes: BTreeMap<String, (String, VarSource)> = config
+        .ecs
+        .attributes
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                (v.clone(), set_by(config, &["ecs", "attributes", k])),
+            )
+        })
+        .collect();
     if locks.allows("attributes") {
-        attributes.extend(tags.attributes.clone());
+        for (k, v) in &tags.attributes {
+            let source = VarSource::Tag(format!("{}{k}", crate::config::tags::ATTRIBUTE_PREFIX));
+            attributes.insert(k.clone(), (v.clone(), source));
+        }
     }
     if !attributes.is_empty() {
-        let json = serde_json::to_string(&attributes).expect("a map of strings always serializes");
-        env.vars.insert("ECS_INSTANCE_ATTRIBUTES".into(), json);
+        let values: BTreeMap<&String, &String> =
+            attributes.iter().map(|(k, (v, _))| (k, v)).collect();
+        let json = serde_json::to_string(&values).expect("a map of strings always serializes");
+        let source = VarSource::merged(attributes.into_values().map(|(_, s)| s).collect());
+        env.set("ECS_INSTANCE_ATTRIBUTES", json, source);
     }
 
     if let Some(auth) = auth {
-        env.vars
-            .insert("ECS_ENGINE_AUTH_TYPE".into(), "dockercfg".into());
-        env.vars.insert(
-            "ECS_ENGINE_AUTH_DATA".into(),
+        let source = VarSource::EcsBoot(match registry_auth_with_source(config, tags) {
+            Some((location, from)) => format!("registry credentials {location}, named by {from}"),
+            None => "registry credentials".into(),
+        });
+        env.set("ECS_ENGINE_AUTH_TYPE", "dockercfg".into(), source.clone());
+        env.set(
+            "ECS_ENGINE_AUTH_DATA",
             secret_value(auth.render_dockercfg()),
+            source,
         );
         env.secret.insert("ECS_ENGINE_AUTH_DATA".into());
     }
@@ -398,6 +487,151 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("memory_mib"), "{err}");
+    }
+
+    /// The baked file and one config.d drop-in on disk, read as `run` reads them.
+    fn on_disk(baked: &str, drop_in: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, baked).unwrap();
+        std::fs::create_dir(dir.path().join("config.d")).unwrap();
+        std::fs::write(dir.path().join("config.d/10-group.toml"), drop_in).unwrap();
+        let config = Config::load(&path).unwrap();
+        (dir, config)
+    }
+
+    fn source(env: &AgentEnv, name: &str) -> VarSource {
+        env.sources
+            .get(name)
+            .unwrap_or_else(|| panic!("no source for {name}"))
+            .clone()
+    }
+
+    #[test]
+    fn every_variable_names_the_layer_that_set_it() {
+        let (dir, trusted) = on_disk(
+            "[ecs]\ncluster = \"baked\"\n[ecs.settings]\nECS_ENABLE_TASK_IAM_ROLE = \"true\"\nECS_CONTAINER_STOP_TIMEOUT = \"30s\"\nECS_IMAGE_CLEANUP_INTERVAL = \"1h\"\n[ecs.attributes]\nteam = \"core\"\n",
+            "[ecs.settings]\nECS_CONTAINER_STOP_TIMEOUT = \"1m\"\n[ecs.extra_settings]\nECS_NOT_YET_KNOWN = \"1\"\n[proxy]\nhttps_proxy = \"http://proxy.internal:3128\"\n",
+        );
+        let config = trusted
+            .merge_fragment(
+                "[ecs.settings]\nECS_IMAGE_CLEANUP_INTERVAL = \"2h\"\n",
+                "s3://cfg/f.toml",
+            )
+            .unwrap();
+        let t = tag_inputs(&[
+            ("ecs-boot:cluster", "from-tag"),
+            ("ecs-boot:setting:ECS_LOGLEVEL", "debug"),
+            ("ecs-boot:attribute:stack", "blue"),
+        ]);
+        let env = build(&config, &t, None).unwrap();
+        let baked = dir.path().join("config.toml").display().to_string();
+        let drop_in = dir
+            .path()
+            .join("config.d/10-group.toml")
+            .display()
+            .to_string();
+        assert_eq!(
+            source(&env, "ECS_CLUSTER"),
+            VarSource::Tag("ecs-boot:cluster".into())
+        );
+        assert_eq!(
+            source(&env, "ECS_ENABLE_TASK_IAM_ROLE"),
+            VarSource::Baked(baked.clone())
+        );
+        assert_eq!(
+            source(&env, "ECS_CONTAINER_STOP_TIMEOUT"),
+            VarSource::ConfigD(drop_in.clone()),
+            "the drop-in overrides the baked file"
+        );
+        assert_eq!(
+            source(&env, "ECS_NOT_YET_KNOWN"),
+            VarSource::ConfigD(drop_in.clone())
+        );
+        assert_eq!(
+            source(&env, "HTTPS_PROXY"),
+            VarSource::ConfigD(drop_in.clone())
+        );
+        assert!(matches!(source(&env, "NO_PROXY"), VarSource::EcsBoot(_)));
+        assert_eq!(
+            source(&env, "ECS_IMAGE_CLEANUP_INTERVAL"),
+            VarSource::Fragment("s3://cfg/f.toml".into())
+        );
+        assert_eq!(
+            source(&env, "ECS_LOGLEVEL"),
+            VarSource::Tag("ecs-boot:setting:ECS_LOGLEVEL".into())
+        );
+        assert_eq!(
+            source(&env, "ECS_INSTANCE_ATTRIBUTES").to_string(),
+            format!("ecs-boot (merged from baked config {baked}, tag ecs-boot:attribute:stack)")
+        );
+        assert_eq!(
+            env.sources.keys().collect::<Vec<_>>(),
+            env.vars.keys().collect::<Vec<_>>(),
+            "one source per variable"
+        );
+    }
+
+    #[test]
+    fn the_cluster_names_whichever_layer_won() {
+        let (dir, trusted) = on_disk(
+            "[ecs]\ncluster = \"baked\"\nlocked = [\"registry-auth\"]\n",
+            "[ecs]\ncluster = \"group\"\n",
+        );
+        let drop_in = dir
+            .path()
+            .join("config.d/10-group.toml")
+            .display()
+            .to_string();
+        let env = build(&trusted, &TagInputs::default(), None).unwrap();
+        assert_eq!(
+            (env.cluster(), source(&env, "ECS_CLUSTER")),
+            ("group", VarSource::ConfigD(drop_in))
+        );
+        let fragment = trusted
+            .merge_fragment("[ecs]\ncluster = \"frag\"\n", "ssm:/cfg/frag")
+            .unwrap();
+        let env = build(&fragment, &TagInputs::default(), None).unwrap();
+        assert_eq!(
+            source(&env, "ECS_CLUSTER"),
+            VarSource::Fragment("ssm:/cfg/frag".into())
+        );
+        // A locked cluster ignores the tag, and says so by naming the file.
+        let (dir, locked) = on_disk("[ecs]\ncluster = \"baked\"\nlocked = [\"cluster\"]\n", "");
+        let t = tag_inputs(&[("ecs-boot:cluster", "from-tag")]);
+        let env = build(&locked, &t, None).unwrap();
+        assert_eq!(
+            source(&env, "ECS_CLUSTER"),
+            VarSource::Baked(dir.path().join("config.toml").display().to_string())
+        );
+    }
+
+    #[test]
+    fn ecs_boots_own_values_say_what_they_were_made_from_never_the_secret() {
+        let auth = RegistryAuth::parse(br#"{"username":"u","password":"hunter2"}"#, "x").unwrap();
+        let c = config(
+            "[ecs]\ncluster = \"c\"\n[ecs.settings]\nECS_RESERVED_MEMORY = \"100\"\n[[container]]\nname = \"a\"\nimage = \"i\"\nmemory_mib = 128\n",
+        );
+        let t = tag_inputs(&[("ecs-boot:registry-auth", "ssm:/creds/ecr")]);
+        let env = build(&c, &t, Some(&auth)).unwrap();
+        for name in ["ECS_ENGINE_AUTH_TYPE", "ECS_ENGINE_AUTH_DATA"] {
+            assert_eq!(
+                source(&env, name).to_string(),
+                "ecs-boot (registry credentials ssm:/creds/ecr, named by tag ecs-boot:registry-auth)"
+            );
+        }
+        assert_eq!(
+            source(&env, "ECS_RESERVED_MEMORY").to_string(),
+            "ecs-boot ([[container]] memory_mib added to baked config test)"
+        );
+        let secret = &env.vars["ECS_ENGINE_AUTH_DATA"];
+        for s in env.sources.values() {
+            let s = s.to_string();
+            assert!(
+                !s.contains("hunter2") && !s.contains(secret.as_str()),
+                "{s}"
+            );
+        }
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct Config {
     /// The trusted layers as read, kept to substitute the identity once it is known.
     #[serde(skip)]
     pub layers: Vec<files::Layer>,
+    /// The fragment merged over `layers`, if a tag named one: where each value came from.
+    #[serde(skip)]
+    pub fragment: Option<files::Layer>,
     /// Where the effective config came from, for errors and status (`a.toml + config.d/10.toml`).
     #[serde(skip)]
     pub origin: String,
@@ -268,6 +271,7 @@ impl Config {
             vec![files::Layer {
                 origin: origin.to_string(),
                 table,
+                drop_in: false,
             }],
             None,
         )

@@ -2,7 +2,10 @@
 //! verbatim, no quotes or comments), written atomically so a half-written file never exists.
 
 pub mod attribute;
+pub mod source;
 pub mod vars;
+
+pub use source::VarSource;
 
 pub use crate::util::atomic_file::{WriteError, WriteOutcome, sha256_hex, write_atomic};
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,11 +79,14 @@ pub fn read_existing(path: &Path) -> Result<Option<String>, ExistingError> {
     })
 }
 
-/// The variables to write, plus which of them are secret (masked in `render`, never logged).
+/// The variables to write, which of them are secret (masked in `render`, never logged), and
+/// where each came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentEnv {
     pub vars: BTreeMap<String, String>,
     pub secret: BTreeSet<String>,
+    /// One entry per variable in `vars` (see `config::layers::build`).
+    pub sources: BTreeMap<String, VarSource>,
 }
 
 impl AgentEnv {
@@ -90,6 +96,36 @@ impl AgentEnv {
             .map(String::as_str)
             .unwrap_or_default()
     }
+
+    /// Sets `name` and records where its value came from.
+    pub fn set(&mut self, name: impl Into<String>, value: String, source: VarSource) {
+        let name = name.into();
+        self.sources.insert(name.clone(), source);
+        self.vars.insert(name, value);
+    }
+
+    /// Where every variable of the rendered file comes from, as `status` shows it: ecs-boot's
+    /// own, and the user data lines `render` kept (or replaced, which the source then says).
+    pub fn sources_in(&self, rendered: &Rendered) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = rendered
+            .kept
+            .iter()
+            .map(|k| (k.clone(), VarSource::UserData.to_string()))
+            .collect();
+        for name in self.vars.keys() {
+            let source = self
+                .sources
+                .get(name)
+                .map_or_else(|| "ecs-boot".to_string(), ToString::to_string);
+            let source = if rendered.overridden.contains(name) {
+                format!("{source}, over user data's own line")
+            } else {
+                source
+            };
+            out.insert(name.clone(), source);
+        }
+        out
+    }
 }
 
 /// What rendering found in the existing file.
@@ -98,6 +134,8 @@ pub struct Rendered {
     pub text: String,
     /// Keys from lines outside our block that ecs-boot overrides (user data set them too).
     pub overridden: Vec<String>,
+    /// Keys from lines outside our block that are kept: user data's own settings.
+    pub kept: Vec<String>,
 }
 
 /// Renders the file: lines outside our block are kept in order (user data may add some), except
@@ -125,6 +163,9 @@ pub fn render(env: &AgentEnv, existing: Option<&str>) -> Rendered {
             out.overridden.push(key.trim().to_string());
             continue;
         }
+        if let Some(key) = setting_key(trimmed) {
+            out.kept.push(key.to_string());
+        }
         out.text.push_str(line);
         out.text.push('\n');
     }
@@ -136,6 +177,16 @@ pub fn render(env: &AgentEnv, existing: Option<&str>) -> Rendered {
     out.text.push_str(END);
     out.text.push('\n');
     out
+}
+
+/// The variable a kept line sets, as systemd's EnvironmentFile reads it (ecs.service loads the
+/// file that way): `#` and `;` start comments.
+fn setting_key(trimmed: &str) -> Option<&str> {
+    if trimmed.starts_with(['#', ';']) {
+        return None;
+    }
+    let (key, _) = trimmed.split_once('=')?;
+    Some(key.trim()).filter(|k| !k.is_empty())
 }
 
 /// The rendered file with secret values replaced by a short fingerprint, for `render` and logs.
@@ -193,6 +244,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             secret: Default::default(),
+            sources: Default::default(),
         }
     }
 
@@ -255,6 +307,34 @@ mod tests {
         assert_eq!(
             read_existing(&path).unwrap().unwrap(),
             "ECS_DISABLE_PRIVILEGED=true\n"
+        );
+    }
+
+    #[test]
+    fn user_data_lines_are_named_as_such_kept_or_replaced() {
+        let mut e = env(&[("ECS_CLUSTER", "prod")]);
+        e.sources.insert(
+            "ECS_CLUSTER".into(),
+            VarSource::Tag("ecs-boot:cluster".into()),
+        );
+        let existing = format!(
+            "ECS_DISABLE_PRIVILEGED=true\n# ECS_COMMENTED=1\n; ECS_ALSO_COMMENTED=1\n ECS_CLUSTER = mine\n{BEGIN}\nECS_OLD=1\n{END}\n"
+        );
+        let rendered = render(&e, Some(&existing));
+        assert_eq!(rendered.kept, ["ECS_DISABLE_PRIVILEGED"]);
+        let sources = e.sources_in(&rendered);
+        assert_eq!(
+            sources.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "ECS_CLUSTER".to_string(),
+                    "tag ecs-boot:cluster, over user data's own line".to_string()
+                ),
+                (
+                    "ECS_DISABLE_PRIVILEGED".to_string(),
+                    "user data (a line outside ecs-boot's block)".to_string()
+                ),
+            ]
         );
     }
 

@@ -216,6 +216,7 @@ pub async fn write(prepared: &Prepared, paths: &Paths, rec: &StateStore) -> Resu
                     .as_ref()
                     .map(RegistryAuth::registries)
                     .unwrap_or_default(),
+                sources: prepared.env.sources_in(&prepared.rendered),
             })
         });
         for key in &prepared.rendered.overridden {

@@ -128,6 +128,16 @@ impl State {
             for r in &mut c.registries {
                 cap_text(r, NAME);
             }
+            // User data may add any number of lines, with names of any length.
+            c.sources = std::mem::take(&mut c.sources)
+                .into_iter()
+                .take(MAX_LIST * 2)
+                .map(|(mut name, mut source)| {
+                    cap_text(&mut name, NAME);
+                    cap_text(&mut source, NAME);
+                    (name, source)
+                })
+                .collect();
         }
         if let Some(r) = &mut self.registration {
             cap_text(&mut r.container_instance_arn, NAME);
@@ -256,6 +266,7 @@ pub fn fit_json(r: &Report) -> String {
                 s.containers.truncate(16);
                 if let Some(c) = &mut s.ecs_config {
                     c.keys.clear();
+                    c.sources.clear();
                     c.registries.truncate(4);
                 }
                 if let Some(d) = &mut s.drain {
@@ -368,6 +379,9 @@ mod tests {
             keys: (0..500).map(|i| format!("ECS_K{i}")).collect(),
             registry_auth: Some(huge("loc")),
             registries: (0..80).map(|i| huge(&format!("reg{i}"))).collect(),
+            sources: (0..500)
+                .map(|i| (huge(&format!("USER_{i}")), huge("config.d")))
+                .collect(),
         });
         s.registration = Some(Registration {
             container_instance_arn: huge("arn"),

@@ -272,6 +272,9 @@ pub fn render_table(r: &Report) -> String {
                 .unwrap_or_default()
         );
     }
+    if let Some(c) = &s.ecs_config {
+        push_sources(&mut o, &c.sources);
+    }
     for d in r.agent_drift.iter().chain(r.render_drift.iter()) {
         let _ = writeln!(o, "DRIFT: {}", esc(d));
     }
@@ -373,6 +376,19 @@ pub fn render_table(r: &Report) -> String {
     o
 }
 
+/// `KEY  from SOURCE`, one variable a line: why each is set, never its value.
+fn push_sources(o: &mut String, sources: &std::collections::BTreeMap<String, String>) {
+    let width = sources
+        .keys()
+        .map(|k| esc(k).chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    for (key, source) in sources {
+        let _ = writeln!(o, "  {:<width$}  from {}", esc(key), esc(source));
+    }
+}
+
 fn push_journal(o: &mut String, journal: &[String]) {
     if !journal.is_empty() {
         let _ = writeln!(o, "\nlast journal lines of ecs-boot.service:");
@@ -435,6 +451,52 @@ mod tests {
         );
         assert!(table.contains("hint: tag the ASG"), "{table}");
         assert!(table.contains("health: failed"));
+    }
+
+    #[test]
+    fn table_lists_where_each_ecs_config_variable_came_from() {
+        let mut s = State::new();
+        s.outcome = Outcome::InService;
+        s.ecs_config = Some(crate::status::state::EcsConfigRecord {
+            cluster: "prod".into(),
+            sha256: "0".repeat(64),
+            keys: vec!["ECS_CLUSTER".into()],
+            sources: [
+                ("ECS_CLUSTER", "tag ecs-boot:cluster"),
+                (
+                    "ECS_DISABLE_PRIVILEGED",
+                    "user data (a line outside ecs-boot's block)",
+                ),
+                (
+                    "ECS_EVIL\x1b[8m",
+                    "user data (a line outside ecs-boot's block)",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..Default::default()
+        });
+        let table = render_table(&report(s.clone(), true));
+        assert!(
+            table.contains("\n  ECS_CLUSTER             from tag ecs-boot:cluster\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "\n  ECS_DISABLE_PRIVILEGED  from user data (a line outside ecs-boot's block)\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            !table.contains('\x1b') && table.contains("ECS_EVIL\\e[8m"),
+            "{table}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&render_json(&report(s, true))).unwrap();
+        assert_eq!(
+            v["state"]["ecs_config"]["sources"]["ECS_CLUSTER"],
+            "tag ecs-boot:cluster"
+        );
     }
 
     /// What a hostile tag or answer could put into the state: hide the rows below, write the

@@ -4,6 +4,7 @@
 
 use crate::util::atomic_file::Durability;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
@@ -93,6 +94,10 @@ pub struct EcsConfigRecord {
     pub registry_auth: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<String>,
+    /// Where each variable of the file came from (`tag ecs-boot:cluster`, `config.d <path>`,
+    /// `user data ...`): names and sources only, never a value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
