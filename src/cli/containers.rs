@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::sources::aws::Aws;
 use crate::status::state::ContainerRecord;
+use crate::util::paths::Paths;
 use clap::{Args, Subcommand};
 use std::fmt::Write as _;
 
@@ -42,11 +43,12 @@ pub struct ReconcileArgs {
 }
 
 impl ContainersArgs {
-    pub async fn run(self, config: Config) -> Result<crate::cli::ExitCode> {
+    pub async fn run(self, config: Config, paths: &Paths) -> Result<crate::cli::ExitCode> {
         match self.command {
-            ContainersCommand::Reconcile(args) => args.run(config).await,
+            ContainersCommand::Reconcile(args) => args.run(config, paths).await,
             ContainersCommand::Stop(args) => {
-                crate::containers::stop_all_in(&config, &args.scope).await?;
+                let scope = crate::containers::Scope::new(paths, args.scope);
+                crate::containers::stop_all_in(&config, &scope).await?;
                 Ok(0)
             }
         }
@@ -54,7 +56,7 @@ impl ContainersArgs {
 }
 
 impl ReconcileArgs {
-    async fn run(self, config: Config) -> Result<crate::cli::ExitCode> {
+    async fn run(self, config: Config, paths: &Paths) -> Result<crate::cli::ExitCode> {
         let aws = Aws::load(&region().await).await;
         let location = self
             .registry_auth
@@ -72,9 +74,9 @@ impl ReconcileArgs {
             ),
             None => None,
         };
+        let scope = crate::containers::Scope::new(paths, self.scope.scope);
         let report =
-            crate::containers::reconcile_report(&config, auth.as_ref(), &aws, &self.scope.scope)
-                .await;
+            crate::containers::reconcile_report(&config, auth.as_ref(), &aws, &scope).await;
         if self.json {
             println!(
                 "{}",

@@ -104,7 +104,7 @@ impl Cli {
                     config_path,
                     paths,
                 );
-                agent.container_scope = args.container_scope;
+                agent.container_scope.label = args.container_scope;
                 agent.run().await?;
                 Ok(0)
             }
@@ -156,7 +156,7 @@ impl Cli {
             Command::Drain(args) => crate::cli::ops::drain(&paths, args).await,
             Command::Undrain => crate::cli::ops::undrain(&paths).await,
             Command::Hook(args) => crate::cli::ops::hook(&Config::load(&config_path)?, args).await,
-            Command::Containers(args) => args.run(Config::load(&config_path)?).await,
+            Command::Containers(args) => args.run(Config::load(&config_path)?, &paths).await,
             Command::Preflight(args) => args.run(&Config::load(&config_path)?).await,
             Command::DockerProxy => {
                 crate::cli::docker_proxy::run(&Config::load(&config_path)?, &paths)

@@ -101,7 +101,7 @@ pub async fn undrain(paths: &Paths) -> Result<i32> {
 fn running_agent(paths: &Paths) -> Result<State> {
     let state = State::read(&paths.state_file())
         .map_err(|e| Error::Other(format!("no ecs-boot state ({e}); is ecs-boot running?")))?;
-    if !crate::status::report::pid_is_ecs_boot(state.pid) {
+    if !crate::status::report::pid_is_ecs_boot(paths, state.pid) {
         return Err(Error::Other(format!(
             "ecs-boot run (pid {}) is not running: `systemctl start ecs-boot` first",
             state.pid

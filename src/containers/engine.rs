@@ -2,6 +2,7 @@
 //! the translation of a `[[container]]` spec into Docker's create request (pure, tested).
 
 use crate::config::ContainerSpec;
+use crate::util::paths::Paths;
 use crate::util::retry::{Backoff, Poll, WaitError, poll_until};
 use bollard::Docker;
 use bollard::models::{
@@ -12,6 +13,7 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::spec_hash::{self, EngineState, Observed};
@@ -21,27 +23,73 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a container gets to stop on SIGTERM before SIGKILL (log shippers flush here).
 pub const STOP_GRACE_SECS: i32 = 20;
 
-/// Where the engine is, for messages: `DOCKER_HOST` or the default socket.
-pub fn engine_address() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+/// Where the Docker engine listens: `DOCKER_HOST` when it is set (any address bollard knows),
+/// else the socket under `--root`, like every other host path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineAddress {
+    Host(String),
+    Socket(PathBuf),
+}
+
+impl EngineAddress {
+    pub fn new(paths: &Paths) -> EngineAddress {
+        EngineAddress::choose(std::env::var("DOCKER_HOST").ok(), paths)
+    }
+
+    fn choose(docker_host: Option<String>, paths: &Paths) -> EngineAddress {
+        match docker_host.filter(|h| !h.is_empty()) {
+            Some(host) => EngineAddress::Host(host),
+            None => EngineAddress::Socket(paths.docker_socket()),
+        }
+    }
+
+    /// Whether an engine may answer there at all: a named host may, a socket once dockerd has
+    /// made it. A node without either is not worth waiting on.
+    pub fn may_exist(&self) -> bool {
+        match self {
+            EngineAddress::Host(_) => true,
+            EngineAddress::Socket(path) => path.exists(),
+        }
+    }
+
+    fn client(&self) -> Result<Docker, bollard::errors::Error> {
+        match self {
+            EngineAddress::Host(host) => Docker::connect_with_host(host),
+            EngineAddress::Socket(path) => Docker::connect_with_socket(
+                &path.to_string_lossy(),
+                REQUEST_TIMEOUT.as_secs(),
+                bollard::API_DEFAULT_VERSION,
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for EngineAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineAddress::Host(host) => f.write_str(host),
+            EngineAddress::Socket(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
 }
 
 /// Connects and negotiates the API version (the engine on an instance may be older than
 /// bollard's default API). Waits up to `deadline` for the engine to answer.
-pub async fn connect(deadline: Duration) -> Result<Docker, String> {
-    let address = engine_address();
+pub async fn connect(address: &EngineAddress, deadline: Duration) -> Result<Docker, String> {
     let attempt = || async {
-        let docker = match Docker::connect_with_defaults() {
+        let docker = match address.client() {
             Ok(d) => d.with_timeout(REQUEST_TIMEOUT),
             // The socket appears when dockerd starts: that is what the wait is for.
             Err(e @ bollard::errors::Error::SocketNotFoundError(_)) => {
                 return Poll::Pending(e.to_string());
             }
             // A malformed DOCKER_HOST does not get better by waiting.
-            Err(e) => return Poll::Fatal(format!("cannot use DOCKER_HOST {address:?}: {e}")),
+            Err(e) => {
+                return Poll::Fatal(format!(
+                    "cannot use DOCKER_HOST {:?}: {e}",
+                    address.to_string()
+                ));
+            }
         };
         match docker.negotiate_version().await {
             Ok(d) => Poll::Ready(d),
@@ -270,6 +318,49 @@ pub async fn stop_and_remove(docker: &Docker, id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engine_is_the_socket_under_the_root_unless_docker_host_names_one() {
+        let root = Paths::new("/srv/instance");
+        let socket = EngineAddress::choose(None, &root);
+        assert_eq!(
+            socket,
+            EngineAddress::Socket("/srv/instance/var/run/docker.sock".into())
+        );
+        assert_eq!(
+            socket.to_string(),
+            "unix:///srv/instance/var/run/docker.sock"
+        );
+        assert!(!socket.may_exist());
+        assert_eq!(
+            EngineAddress::choose(Some(String::new()), &root),
+            socket,
+            "an empty DOCKER_HOST is unset"
+        );
+        let host = EngineAddress::choose(Some("tcp://127.0.0.1:2375".into()), &root);
+        assert_eq!(host, EngineAddress::Host("tcp://127.0.0.1:2375".into()));
+        assert!(host.may_exist());
+        assert_eq!(
+            EngineAddress::choose(None, &Paths::new("/")),
+            EngineAddress::Socket("/var/run/docker.sock".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn no_socket_under_the_root_means_no_engine_even_if_the_host_has_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let address = EngineAddress::choose(None, &Paths::new(dir.path()));
+        let err = connect(&address, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains(&format!(
+                "unix://{}/var/run/docker.sock",
+                dir.path().display()
+            )),
+            "{err}"
+        );
+    }
 
     use crate::config::test_spec as spec;
 

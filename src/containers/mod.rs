@@ -13,16 +13,36 @@ use crate::error::{Error, Result};
 use crate::sources::aws::Aws;
 use crate::sources::registry_auth::RegistryAuth;
 use crate::status::state::ContainerRecord;
+use crate::util::paths::Paths;
 use bollard::Docker;
 use futures_util::future::join_all;
 use std::time::Duration;
 
+pub use engine::EngineAddress;
 pub use spec_hash::DEFAULT_SCOPE;
 use spec_hash::{Decision, Observed};
 
 /// How long `reconcile` looks for an engine when no container is configured (only to remove
 /// containers an earlier config left): a node without system containers must not wait on Docker.
 const CLEANUP_ENGINE_WAIT: Duration = Duration::from_secs(2);
+
+/// Which Docker engine holds the system containers, and the label value that marks ours there
+/// ([`DEFAULT_SCOPE`] on an instance; tests use their own so they never meet another's).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub engine: EngineAddress,
+    pub label: String,
+}
+
+impl Scope {
+    /// The engine of the host under `--root` (or `DOCKER_HOST`).
+    pub fn new(paths: &Paths, label: impl Into<String>) -> Scope {
+        Scope {
+            engine: EngineAddress::new(paths),
+            label: label.into(),
+        }
+    }
+}
 
 /// Everything reconcile did: a record per configured (or removed) container, and the essential
 /// containers that cannot run, each as "name (image): cause".
@@ -46,24 +66,23 @@ impl Report {
     }
 }
 
-/// Brings the engine's containers labelled as ours to the configured state, within `scope` (the value of the managed label:
-/// [`DEFAULT_SCOPE`] on an instance; tests use their own so they never meet another's containers).
+/// Brings the engine's containers labelled as ours to the configured state, within `scope`.
 pub async fn reconcile_report(
     config: &Config,
     auth: Option<&RegistryAuth>,
     aws: &Aws,
-    scope: &str,
+    scope: &Scope,
 ) -> Report {
     let wait = if config.containers.is_empty() {
-        if !engine_may_exist() {
+        if !scope.engine.may_exist() {
             return Report::default();
         }
         CLEANUP_ENGINE_WAIT.min(config.docker.engine_wait)
     } else {
         config.docker.engine_wait
     };
-    let found = match engine::connect(wait).await {
-        Ok(docker) => engine::list_ours(&docker, scope)
+    let found = match engine::connect(&scope.engine, wait).await {
+        Ok(docker) => engine::list_ours(&docker, &scope.label)
             .await
             .map(|ours| (docker, ours)),
         Err(e) => Err(e),
@@ -80,7 +99,7 @@ pub async fn reconcile_report(
     let configured = config
         .containers
         .iter()
-        .map(|spec| converge(&docker, spec, ours.get(&spec.name), auth, aws, scope));
+        .map(|spec| converge(&docker, spec, ours.get(&spec.name), auth, aws, &scope.label));
     let mut report = Report::default();
     for (record, failure) in join_all(configured).await {
         if let Some(cause) = failure {
@@ -104,11 +123,6 @@ pub async fn reconcile_report(
 }
 
 /// Whether an engine could answer: `DOCKER_HOST` set, or the default socket present.
-fn engine_may_exist() -> bool {
-    std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty())
-        || std::path::Path::new("/var/run/docker.sock").exists()
-}
-
 fn engine_unavailable(specs: &[ContainerSpec], cause: &str) -> Report {
     let mut report = Report::default();
     for spec in specs {
@@ -289,14 +303,14 @@ fn short(id: &str) -> &str {
     &id[..12.min(id.len())]
 }
 
-pub async fn stop_all_in(config: &Config, scope: &str) -> Result<()> {
-    if config.containers.is_empty() && !engine_may_exist() {
+pub async fn stop_all_in(config: &Config, scope: &Scope) -> Result<()> {
+    if config.containers.is_empty() && !scope.engine.may_exist() {
         return Ok(());
     }
-    let docker = engine::connect(config.docker.engine_wait)
+    let docker = engine::connect(&scope.engine, config.docker.engine_wait)
         .await
         .map_err(Error::Containers)?;
-    let ours = engine::list_ours(&docker, scope)
+    let ours = engine::list_ours(&docker, &scope.label)
         .await
         .map_err(Error::Containers)?;
     let stops = ours.iter().map(|(name, o)| {

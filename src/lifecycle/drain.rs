@@ -88,7 +88,7 @@ pub fn deadline_for(config: &Config, trigger: &Trigger, now: OffsetDateTime) -> 
 }
 
 pub struct Drainer<'a> {
-    pub container_scope: &'a str,
+    pub container_scope: &'a crate::containers::Scope,
     pub config: &'a Config,
     pub aws: &'a Aws,
     pub intro: &'a Introspection,

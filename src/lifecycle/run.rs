@@ -27,7 +27,7 @@ pub struct Agent {
     pub store: StateStore,
     pub intro: Introspection,
     /// The label value marking system containers as ours.
-    pub container_scope: String,
+    pub container_scope: crate::containers::Scope,
 }
 
 /// What the life has learned so far, carried from stage to stage.
@@ -80,17 +80,20 @@ impl Signals {
 
 impl Agent {
     pub fn new(config: Config, config_path: std::path::PathBuf, paths: Paths) -> Agent {
-        let store = StateStore::open(paths.state_file());
+        let store = StateStore::on_host(&paths);
         let imds = Imds::new(config.imds.timeout);
         let intro = Introspection::new(&config.ecs_agent.introspection_url);
         Agent {
+            container_scope: crate::containers::Scope::new(
+                &paths,
+                crate::containers::DEFAULT_SCOPE,
+            ),
             config,
             config_path,
             paths,
             imds,
             store,
             intro,
-            container_scope: crate::containers::DEFAULT_SCOPE.to_string(),
         }
     }
 

@@ -29,6 +29,11 @@ const MAX_WARNINGS: usize = 16;
 const MAX_HOOKS: usize = 8;
 const MAX_CONTAINERS: usize = 32;
 const MAX_LIST: usize = 64;
+/// ecs.config variables whose source is kept: more than all the agent variables ecs-boot knows, so only a file
+/// stuffed by user data loses some (the first, by name, are kept).
+const MAX_SOURCES: usize = 96;
+/// An agent variable's name (ecs-boot accepts at most 128 characters).
+const VAR_NAME: usize = 128;
 
 /// The last warning kept when more came: the journal has them all.
 pub const MORE_WARNINGS: &str = "more warnings were not kept here: see journalctl -u ecs-boot";
@@ -131,9 +136,9 @@ impl State {
             // User data may add any number of lines, with names of any length.
             c.sources = std::mem::take(&mut c.sources)
                 .into_iter()
-                .take(MAX_LIST * 2)
+                .take(MAX_SOURCES)
                 .map(|(mut name, mut source)| {
-                    cap_text(&mut name, NAME);
+                    cap_text(&mut name, VAR_NAME);
                     cap_text(&mut source, NAME);
                     (name, source)
                 })

@@ -99,7 +99,9 @@ pub fn collect(paths: &Paths) -> Report {
         s.bound();
         s
     });
-    let daemon_running = state.as_ref().is_some_and(|s| pid_is_ecs_boot(s.pid));
+    let daemon_running = state
+        .as_ref()
+        .is_some_and(|s| pid_is_ecs_boot(paths, s.pid));
     let health = match &state {
         None => Health::NoState,
         Some(s) => health_of(s, daemon_running),
@@ -108,7 +110,7 @@ pub fn collect(paths: &Paths) -> Report {
     let journal = if daemon_running {
         Vec::new()
     } else {
-        last_journal_lines(12)
+        last_journal_lines(paths, 12)
     };
     Report {
         status_schema: JSON_SCHEMA,
@@ -152,22 +154,36 @@ fn drift(paths: &Paths, s: &State) -> Option<String> {
     }
 }
 
-pub fn pid_is_ecs_boot(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+/// Whether `pid` is an `ecs-boot run` of this host (its procfs under the root).
+pub fn pid_is_ecs_boot(paths: &Paths, pid: u32) -> bool {
+    std::fs::read_to_string(paths.proc(&format!("{pid}/cmdline")))
         .is_ok_and(|c| c.contains("ecs-boot") && c.split('\0').any(|a| a == "run"))
 }
 
-fn last_journal_lines(n: usize) -> Vec<String> {
+/// `journalctl`'s arguments for the unit's last `n` lines, reading the journal under the root.
+fn journal_args(paths: &Paths, n: usize) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(root) = paths.journal_root() {
+        args.push("--root".into());
+        args.push(root.into());
+    }
+    for a in [
+        "-u",
+        "ecs-boot",
+        "-n",
+        &n.to_string(),
+        "--no-pager",
+        "-o",
+        "short-iso",
+    ] {
+        args.push(a.into());
+    }
+    args
+}
+
+fn last_journal_lines(paths: &Paths, n: usize) -> Vec<String> {
     let out = std::process::Command::new("journalctl")
-        .args([
-            "-u",
-            "ecs-boot",
-            "-n",
-            &n.to_string(),
-            "--no-pager",
-            "-o",
-            "short-iso",
-        ])
+        .args(journal_args(paths, n))
         .output();
     match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
@@ -497,6 +513,34 @@ mod tests {
             v["state"]["ecs_config"]["sources"]["ECS_CLUSTER"],
             "tag ecs-boot:cluster"
         );
+    }
+
+    #[test]
+    fn the_daemon_and_the_journal_are_looked_up_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        let pid = std::process::id();
+        // This test process is no `ecs-boot run`; a procfs under the root says pid 7 is.
+        let cmdline = dir.path().join(format!("proc/{pid}"));
+        std::fs::create_dir_all(&cmdline).unwrap();
+        std::fs::write(cmdline.join("cmdline"), "/usr/bin/ecs-boot\0run\0").unwrap();
+        assert!(pid_is_ecs_boot(&paths, pid));
+        assert!(
+            !pid_is_ecs_boot(&Paths::new("/"), pid),
+            "the host's own /proc"
+        );
+        assert!(!pid_is_ecs_boot(&paths, pid + 1));
+
+        let args: Vec<String> = journal_args(&paths, 12)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args[..2],
+            ["--root".to_string(), dir.path().display().to_string()]
+        );
+        let host: Vec<_> = journal_args(&Paths::new("/"), 12);
+        assert_eq!(host.first().map(|a| a.to_str().unwrap()), Some("-u"));
     }
 
     /// What a hostile tag or answer could put into the state: hide the rows below, write the

@@ -3,6 +3,7 @@
 //! file and an old `status` reads a new one. Never holds a secret.
 
 use crate::util::atomic_file::Durability;
+use crate::util::paths::Paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -436,12 +437,24 @@ pub struct StateStore {
 }
 
 impl StateStore {
-    /// Starts a new record for this run, carrying over what must survive a restart (hook
-    /// completions, registration, drain progress) so a restarted agent never completes twice.
+    /// The host's state file (under `--root`). Starts a new record for this run, carrying over
+    /// what must survive a restart (hook completions, registration, drain progress) so a
+    /// restarted agent never completes twice, but only from this boot: the host's procfs (under
+    /// the root too) says when the kernel booted.
+    pub fn on_host(paths: &Paths) -> StateStore {
+        StateStore::open_since(paths.state_file(), booted_at(&paths.proc("uptime")))
+    }
+
+    /// `path`, carrying over any earlier record (no boot time to compare with).
+    #[cfg(test)]
     pub fn open(path: PathBuf) -> StateStore {
+        StateStore::open_since(path, None)
+    }
+
+    fn open_since(path: PathBuf, booted_at: Option<OffsetDateTime>) -> StateStore {
         let mut state = State::new();
         if let Ok(prev) = State::read(&path)
-            && same_boot(&prev)
+            && same_boot(&prev, booted_at)
         {
             state.hooks = prev.hooks;
             state.hook_intents = prev.hook_intents;
@@ -587,17 +600,70 @@ impl StateStore {
     }
 }
 
-/// Whether `prev` was written during this boot: an earlier boot's hook completions and drain
-/// must not carry over.
-fn same_boot(prev: &State) -> bool {
-    // `started_at` before the kernel booted means another boot; uptime gives the boot time.
-    let uptime = std::fs::read_to_string("/proc/uptime")
+/// When the kernel booted, from the procfs file `uptime` (None when unreadable).
+fn booted_at(uptime: &Path) -> Option<OffsetDateTime> {
+    let up = std::fs::read_to_string(uptime)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse::<f64>()
         .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
-    match uptime {
-        Some(up) => {
-            prev.started_at >= OffsetDateTime::now_utc() - time::Duration::seconds_f64(up + 1.0)
+        .filter(|up| up.is_finite() && *up >= 0.0)?;
+    // A second of slack: uptime and the clock are read at different instants.
+    Some(OffsetDateTime::now_utc() - time::Duration::seconds_f64(up + 1.0))
+}
+
+/// Whether `prev` was written during this boot: an earlier boot's hook completions and drain
+/// must not carry over. Without a boot time, it is taken to be (a restart is likelier than a
+/// reboot that also lost procfs).
+fn same_boot(prev: &State, booted_at: Option<OffsetDateTime>) -> bool {
+    booted_at.is_none_or(|booted| prev.started_at >= booted)
+}
+
+#[cfg(test)]
+mod same_boot_tests {
+    use super::*;
+
+    /// A root whose procfs says the kernel booted `up` seconds ago, and a record from a run that
+    /// started `age` seconds ago with a completed hook.
+    fn host(up: &str, age: i64) -> (tempfile::TempDir, Paths) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        std::fs::create_dir_all(paths.proc("")).unwrap();
+        std::fs::write(paths.proc("uptime"), up).unwrap();
+        let mut prev = State::new();
+        prev.started_at = OffsetDateTime::now_utc() - time::Duration::seconds(age);
+        prev.outcome = Outcome::Terminated;
+        std::fs::create_dir_all(paths.state_dir()).unwrap();
+        std::fs::write(paths.state_file(), serde_json::to_vec(&prev).unwrap()).unwrap();
+        (dir, paths)
+    }
+
+    #[test]
+    fn the_boot_time_comes_from_the_procfs_under_the_root() {
+        // Written 10 s ago, booted an hour ago: a restart, the record carries over.
+        let (_d, paths) = host("3600.25 7000.00\n", 10);
+        assert_eq!(
+            StateStore::on_host(&paths).snapshot().outcome,
+            Outcome::Terminated
+        );
+        // Written an hour ago, booted 10 s ago: another boot's record, never carried over.
+        let (_d, paths) = host("10.00 20.00\n", 3600);
+        assert_eq!(
+            StateStore::on_host(&paths).snapshot().outcome,
+            Outcome::Booting
+        );
+    }
+
+    #[test]
+    fn an_unreadable_uptime_counts_as_the_same_boot() {
+        for up in ["", "soon", "NaN", "-5"] {
+            let (_d, paths) = host(up, 3600);
+            assert_eq!(
+                StateStore::on_host(&paths).snapshot().outcome,
+                Outcome::Terminated,
+                "{up:?}"
+            );
         }
-        None => true,
     }
 }

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import ssm_ext
+from .procs import link_host
 
 # Above any pid_max Linux allows (2^22): never a live process.
 DEAD_PID = 4_194_305
@@ -70,6 +71,7 @@ def write_state(root, instance_id: str, kind: str, daemon_pid: int = DEAD_PID,
     the root. `no_state` writes nothing. `extra` is merged into the state (e.g. warnings)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    link_host(root)  # `status` finds the live daemon's pid in the root's /proc
     if kind == "no_state":
         return root
     now = datetime.datetime.now(datetime.timezone.utc)

@@ -178,6 +178,18 @@ class Wrapped:
         self.outer.kill()
 
 
+def link_host(root: Path) -> None:
+    """A test root is a host whose files are scratch but whose processes and Docker engine are
+    this machine's: ecs-boot reads procfs and the engine's socket under --root like every other
+    host path, so the root's /proc and /var/run/docker.sock point at the real ones (the simulated
+    instance bind-mounts them instead)."""
+    for rel, target in (("proc", "/proc"), ("var/run/docker.sock", "/var/run/docker.sock")):
+        link = Path(root) / rel
+        if not link.is_symlink() and not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+
+
 class EcsBoot:
     """Runs the real ecs-boot binary with --root in a temp dir and a minimal environment."""
 
@@ -188,6 +200,8 @@ class EcsBoot:
         self.workdir = workdir
         self.root = workdir / "root"
         self.root.mkdir(parents=True, exist_ok=True)
+        if host_args:
+            link_host(self.root)
         self.env = env
         self.config_path: Path | None = None
         self._spawned: list[subprocess.Popen] = []
