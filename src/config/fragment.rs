@@ -365,7 +365,7 @@ mod tests {
         let marker = "S3CR3T-MARKER";
         let c = opened("\"ecs.cluster\", \"drain\", \"ecs.settings\"");
         for text in [
-            format!("{marker}"),
+            marker.to_string(),
             format!("{{\"auths\":{{\"r\":{{\"auth\":\"{marker}\"}}}}}}"),
             format!("[ecs]\ncluster = \"{marker} x\"\n"),
             format!("[drain]\ndeadline = \"{marker}\"\n"),
