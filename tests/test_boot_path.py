@@ -113,7 +113,11 @@ def run_config_phase(ecs_boot, timeout: float = 40, env=None) -> Run:
         if not state or state.get("pid") != proc.pid:
             return None  # the previous run's state file
         p = phase(state, "ecs-config-write")
-        return "written" if p and p["status"] in ("ok", "failed") else None
+        if p and p["status"] == "failed":
+            return "written"
+        # Written, and the gate opened (the loop left the config stage: Release done).
+        left_config = state.get("stage") not in (None, "config")
+        return "written" if p and p["status"] == "ok" and left_config else None
 
     how = wait_for(progressed, timeout, interval=0.05, what="config phase of `ecs-boot run`")
     code = None
