@@ -156,6 +156,7 @@ class TerraformRoot:
                 ".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.*", "*.tfplan"))
         self = cls(tree / root, moto_url, region)
         self._write_provider()
+        install_moto_fidelity()
         return self
 
     @classmethod
@@ -173,6 +174,7 @@ class TerraformRoot:
         (d / "main.tf").write_text(hcl)
         self = cls(d, moto_url, region)
         self._write_provider()
+        install_moto_fidelity()
         return self
 
     def _write_provider(self) -> None:
@@ -266,6 +268,63 @@ class TerraformRoot:
 
 
 # --- moto side --------------------------------------------------------------------------------
+
+_patched = False
+
+
+def install_moto_fidelity() -> None:
+    """Make moto 5.2.1 answer as AWS does where Terraform notices the difference (idempotent; the
+    server runs in this process). Without these a second plan always shows changes that real AWS
+    would not, and names AWS refuses would apply."""
+    global _patched
+    if _patched:
+        return
+    from moto.autoscaling.models import FakeAutoScalingGroup, LifecycleHook
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend
+    from moto.ecs.exceptions import EcsClientException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    # Lifecycle hooks come back with a made-up SQS target and role ARN.
+    hook_init = LifecycleHook.__init__
+
+    def lifecycle_hook_init(self, *args, **kwargs):
+        hook_init(self, *args, **kwargs)
+        self.role_arn = None
+        self.notification_target_arn = None
+
+    LifecycleHook.__init__ = lifecycle_hook_init
+
+    # The launch template's own tags (resource type "launch-template") show up in its data's
+    # TagSpecifications, which only ever describe what instances launch with.
+    create_lt = LaunchTemplateBackend.create_launch_template
+
+    def create_launch_template(self, name, description, template_data, tag_spec):
+        specs = template_data.get("TagSpecifications") or []
+        template_data["TagSpecifications"] = [
+            t for t in specs if t.get("ResourceType") != "launch-template"]
+        if not template_data["TagSpecifications"]:
+            del template_data["TagSpecifications"]
+        return create_lt(self, name, description, template_data, tag_spec)
+
+    LaunchTemplateBackend.create_launch_template = create_launch_template
+
+    # AWS reports the default capacity reservation preference on every group.
+    FakeAutoScalingGroup.capacity_reservation_specification = {
+        "CapacityReservationPreference": "default"}
+
+    # CreateCapacityProvider refuses names starting with aws, ecs or fargate (ECS API reference).
+    create_cp = EC2ContainerServiceBackend.create_capacity_provider
+
+    def create_capacity_provider(self, name, *args, **kwargs):
+        if name.lower().startswith(("aws", "ecs", "fargate")):
+            raise EcsClientException(
+                "The specified capacity provider name is invalid. Capacity provider names "
+                "cannot start with 'aws', 'ecs' or 'fargate'.")
+        return create_cp(self, name, *args, **kwargs)
+
+    EC2ContainerServiceBackend.create_capacity_provider = create_capacity_provider
+    _patched = True
+
 
 
 @contextmanager
