@@ -76,6 +76,7 @@ data "aws_iam_policy_document" "ecs_instance" {
   #checkov:skip=CKV_AWS_355:Copy of AmazonEC2ContainerServiceforEC2Role: the ECS agent's calls (Poll, Submit*, RegisterContainerInstance, ECR token) support no resource scoping.
   #checkov:skip=CKV_AWS_290:Copy of AmazonEC2ContainerServiceforEC2Role: the ECS agent's calls support no resource scoping; the unscoped drain/deregister actions are removed.
   #checkov:skip=CKV_AWS_356:Copy of AmazonEC2ContainerServiceforEC2Role: the ECS agent's calls support no resource scoping.
+  #checkov:skip=CKV_AWS_111:Copy of AmazonEC2ContainerServiceforEC2Role: Submit*, RegisterContainerInstance and awslogs writes support no resource scoping.
   statement {
     actions = [
       "ec2:DescribeTags",
@@ -126,6 +127,7 @@ data "aws_iam_policy_document" "ssm_instance" {
   #checkov:skip=CKV_AWS_355:Copy of AmazonSSMManagedInstanceCore: the SSM agent's messaging calls support no resource scoping.
   #checkov:skip=CKV_AWS_290:Copy of AmazonSSMManagedInstanceCore: the SSM agent's calls support no resource scoping; ssm:GetParameter(s) on * is removed.
   #checkov:skip=CKV_AWS_356:Copy of AmazonSSMManagedInstanceCore: the SSM agent's messaging calls support no resource scoping.
+  #checkov:skip=CKV_AWS_111:Copy of AmazonSSMManagedInstanceCore: the SSM agent's inventory and messaging writes support no resource scoping.
   statement {
     actions = [
       "ssm:DescribeAssociation",

@@ -279,7 +279,7 @@ def install_moto_fidelity() -> None:
     global _patched
     if _patched:
         return
-    from moto.autoscaling.models import FakeAutoScalingGroup, LifecycleHook
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, LifecycleHook
     from moto.ec2.models.launch_templates import LaunchTemplateBackend
     from moto.ecs.exceptions import EcsClientException
     from moto.ecs.models import EC2ContainerServiceBackend
@@ -323,6 +323,19 @@ def install_moto_fidelity() -> None:
         return create_cp(self, name, *args, **kwargs)
 
     EC2ContainerServiceBackend.create_capacity_provider = create_capacity_provider
+
+    # Auto Scaling keeps reconciling a group with its desired capacity: instances that lose their
+    # scale-in protection above it are scaled in (Terraform's group delete relies on that: it sets
+    # the capacity to 0, then lifts the protection, then waits for the instances to go).
+    set_protection = AutoScalingBackend.set_instance_protection
+
+    def set_instance_protection(self, group_name, instance_ids, protected_from_scale_in):
+        set_protection(self, group_name, instance_ids, protected_from_scale_in)
+        group = self.autoscaling_groups[group_name]
+        if not protected_from_scale_in:
+            group.set_desired_capacity(group.desired_capacity)
+
+    AutoScalingBackend.set_instance_protection = set_instance_protection
     _patched = True
 
 
