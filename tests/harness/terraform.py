@@ -237,17 +237,20 @@ class TerraformRoot:
         return self.run("apply", "-input=false", "-no-color", "-auto-approve",
                         *self._var_args(vars), *extra)
 
-    def plan(self, vars: dict | None = None, *extra: str, destroy: bool = False) -> Plan:
-        """`plan -detailed-exitcode -out` then `show -json` of that plan."""
+    def plan(self, vars: dict | None = None, *extra: str, destroy: bool = False,
+             refresh: bool = True) -> Plan:
+        """`plan -detailed-exitcode -out` then `show -json` of that plan. refresh=False skips
+        reading every resource back (much faster) when only the configuration changed."""
         out = "harness.tfplan"
         r = self.run("plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={out}",
-                     *(["-destroy"] if destroy else []), *self._var_args(vars), *extra, ok=(0, 2))
+                     *(["-destroy"] if destroy else []), *([] if refresh else ["-refresh=false"]),
+                     *self._var_args(vars), *extra, ok=(0, 2))
         return Plan(r.returncode, self.show_json(out), r.stdout)
 
-    def plan_error(self, vars: dict | None = None, *extra: str) -> str:
+    def plan_error(self, vars: dict | None = None, *extra: str, refresh: bool = False) -> str:
         """A plan expected to fail (a validation or precondition): its output."""
-        r = self.run("plan", "-input=false", "-no-color", *self._var_args(vars), *extra,
-                     ok=(1,))
+        r = self.run("plan", "-input=false", "-no-color", *([] if refresh else ["-refresh=false"]),
+                     *self._var_args(vars), *extra, ok=(1,))
         return r.stdout + r.stderr
 
     def show_json(self, plan_file: str | None = None) -> dict:
@@ -421,9 +424,11 @@ def inventory(moto, region: str | None = None) -> dict[str, list[str]]:
     clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"] \
         if ecs.list_clusters()["clusterArns"] else []
     kms = c("kms")
-    keys = [k["KeyId"] for k in kms.list_keys()["Keys"]
-            if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"]
-            not in ("PendingDeletion", "PendingReplicaDeletion")]
+    # Customer keys still usable; AWS-managed keys (aws/ebs, made for encrypted volumes) are not
+    # the root's to delete.
+    metadata = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    keys = [m["KeyId"] for m in metadata if m.get("KeyManager") != "AWS"
+            and m["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion")]
     found = {
         "autoscaling:groups": [g["AutoScalingGroupName"] for g in groups],
         "autoscaling:lifecycle_hooks": [
