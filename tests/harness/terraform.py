@@ -424,10 +424,13 @@ def inventory(moto, region: str | None = None) -> dict[str, list[str]]:
     clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"] \
         if ecs.list_clusters()["clusterArns"] else []
     kms = c("kms")
-    # Customer keys still usable; AWS-managed keys (aws/ebs, made for encrypted volumes) are not
-    # the root's to delete.
+    # Customer keys still usable. AWS-managed keys (alias/aws/..., e.g. aws/ebs made for the first
+    # encrypted volume; moto creates it as a customer key) are not the root's to delete.
+    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]
+                   if a["AliasName"].startswith("alias/aws/")}
     metadata = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
-    keys = [m["KeyId"] for m in metadata if m.get("KeyManager") != "AWS"
+    keys = [m["KeyId"] for m in metadata
+            if m.get("KeyManager") != "AWS" and m["KeyId"] not in aws_managed
             and m["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion")]
     found = {
         "autoscaling:groups": [g["AutoScalingGroupName"] for g in groups],
