@@ -1,5 +1,11 @@
+locals {
+  # AWS refuses capacity provider names starting with "aws", "ecs" or "fargate" (any case).
+  reserved_provider_name = can(regex("^(?i)(aws|ecs|fargate)", var.name))
+  capacity_provider_name = coalesce(var.capacity_provider_name, local.reserved_provider_name ? "cp-${var.name}" : var.name)
+}
+
 resource "aws_ecs_capacity_provider" "this" {
-  name = var.name
+  name = local.capacity_provider_name
 
   auto_scaling_group_provider {
     auto_scaling_group_arn         = aws_autoscaling_group.this.arn
@@ -17,23 +23,4 @@ resource "aws_ecs_capacity_provider" "this" {
   }
 
   tags = var.tags
-}
-
-# Only for a cluster this module owns: the resource replaces the cluster's whole provider list, so
-# on an existing cluster it would detach providers managed elsewhere. Attach
-# output.capacity_provider_name there yourself.
-resource "aws_ecs_cluster_capacity_providers" "this" {
-  count = var.create_cluster ? 1 : 0
-
-  cluster_name       = aws_ecs_cluster.this[0].name
-  capacity_providers = [aws_ecs_capacity_provider.this.name]
-
-  dynamic "default_capacity_provider_strategy" {
-    for_each = var.default_capacity_provider_strategy ? [1] : []
-    content {
-      capacity_provider = aws_ecs_capacity_provider.this.name
-      weight            = 1
-      base              = 0
-    }
-  }
 }

@@ -1,20 +1,29 @@
 ################################################################################
-# Instance role: the two AWS managed policies ECS instances need, plus exactly the calls ecs-boot
-# makes (docs/contract.md "AWS calls the agent makes"), each scoped as tightly as IAM allows.
+# Instance role. Instead of the AWS managed policies AmazonEC2ContainerServiceforEC2Role and
+# AmazonSSMManagedInstanceCore, inline copies of their documents minus exactly:
+#   ssm:GetParameter, ssm:GetParameters on *  (any parameter of the account, secrets included)
+#   ecs:CreateCluster                          (an instance never needs to create a cluster)
+#   ecs:DeregisterContainerInstance            (nor take instances out of any cluster)
+#   ecs:UpdateContainerInstancesState on *     (drain instances of any cluster; granted below
+#                                               for this cluster only)
+# tests/test_terraform_apply.py diffs these against the managed documents moto carries, so the
+# copies stay exact. Plus exactly the calls ecs-boot makes (docs/contract.md), scoped as tightly
+# as IAM allows.
 ################################################################################
 
 locals {
-  # "s3://bucket/key" -> object ARN; "ssm:/name" -> parameter ARN.
-  ecs_boot_locations = compact([var.registry_auth, var.config_location])
+  # "s3://bucket/key" -> object ARN; "ssm:/name" -> parameter ARN; a trailing "/" (an allowlist
+  # prefix) becomes a wildcard under it.
+  ecs_boot_locations = compact(concat([var.registry_auth, var.config_location], var.fragment_locations, var.registry_auth_locations))
 
   s3_object_arns = [
     for loc in local.ecs_boot_locations :
-    "arn:${local.partition}:s3:::${trimprefix(loc, "s3://")}" if startswith(loc, "s3://")
+    "arn:${local.partition}:s3:::${trimprefix(loc, "s3://")}${endswith(loc, "/") ? "*" : ""}" if startswith(loc, "s3://")
   ]
 
   ssm_parameter_arns = [
     for loc in local.ecs_boot_locations :
-    "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(trimprefix(loc, "ssm:"), "/")}"
+    "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(trimprefix(loc, "ssm:"), "/")}${endswith(loc, "/") ? "*" : ""}"
     if startswith(loc, "ssm:")
   ]
 
@@ -26,6 +35,9 @@ locals {
   kms_decrypt_key_arns = length(var.kms_key_arns) > 0 ? var.kms_key_arns : ["arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"]
 
   asg_arn_pattern = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${var.name}"
+
+  # IAM name prefixes may be at most 38 characters (a 26-character unique suffix follows).
+  iam_name_prefix = "${substr(var.name, 0, 37)}-"
 }
 
 data "aws_iam_policy_document" "assume_role" {
@@ -40,8 +52,10 @@ data "aws_iam_policy_document" "assume_role" {
   }
 }
 
+# Name prefixes: IAM names are global to the account, so the same group name in two regions (or
+# two stacks) must not collide.
 resource "aws_iam_role" "this" {
-  name                 = "${var.name}-instance"
+  name_prefix          = local.iam_name_prefix
   description          = "ecs-boot container instances of ${var.name}"
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   max_session_duration = 3600
@@ -49,22 +63,117 @@ resource "aws_iam_role" "this" {
 }
 
 resource "aws_iam_instance_profile" "this" {
-  name = "${var.name}-instance"
-  role = aws_iam_role.this.name
-  tags = var.tags
+  name_prefix = local.iam_name_prefix
+  role        = aws_iam_role.this.name
+  tags        = var.tags
 }
 
-# The ECS agent itself (register, poll, ECR pulls, awslogs) and ecr:GetAuthorizationToken for
-# ecs-boot's system-container pulls come from this managed policy.
-resource "aws_iam_role_policy_attachment" "ecs_instance" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+# AmazonEC2ContainerServiceforEC2Role (v10) without ecs:CreateCluster,
+# ecs:DeregisterContainerInstance and ecs:UpdateContainerInstancesState: the ECS agent
+# (register, poll, telemetry, ECR pulls, awslogs) and ecr:GetAuthorizationToken for ecs-boot's
+# system-container pulls.
+data "aws_iam_policy_document" "ecs_instance" {
+  #checkov:skip=CKV_AWS_355:Copy of AmazonEC2ContainerServiceforEC2Role: the ECS agent's calls (Poll, Submit*, RegisterContainerInstance, ECR token) support no resource scoping.
+  #checkov:skip=CKV_AWS_290:Copy of AmazonEC2ContainerServiceforEC2Role: the ECS agent's calls support no resource scoping; the unscoped drain/deregister actions are removed.
+  #checkov:skip=CKV_AWS_356:Copy of AmazonEC2ContainerServiceforEC2Role: the ECS agent's calls support no resource scoping.
+  #checkov:skip=CKV_AWS_111:Copy of AmazonEC2ContainerServiceforEC2Role: Submit*, RegisterContainerInstance and awslogs writes support no resource scoping.
+  statement {
+    actions = [
+      "ec2:DescribeTags",
+      "ecs:DiscoverPollEndpoint",
+      "ecs:Poll",
+      "ecs:RegisterContainerInstance",
+      "ecs:StartTelemetrySession",
+      "ecs:Submit*",
+      "ecr:GetAuthorizationToken",
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:BatchGetImage",
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    actions   = ["ecs:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["CreateCluster", "RegisterContainerInstance"]
+    }
+  }
+
+  statement {
+    actions = ["ecs:ListTagsForResource"]
+    resources = [
+      "arn:${local.partition}:ecs:*:*:task/*/*",
+      "arn:${local.partition}:ecs:*:*:container-instance/*/*",
+    ]
+  }
 }
 
-# Session Manager instead of SSH, and `ecs-boot status` through SSM Run Command.
-resource "aws_iam_role_policy_attachment" "ssm_core" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+resource "aws_iam_role_policy" "ecs_instance" {
+  name   = "ecs-instance"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.ecs_instance.json
+}
+
+# AmazonSSMManagedInstanceCore (v2) without ssm:GetParameter and ssm:GetParameters on *: Session
+# Manager instead of SSH, and `ecs-boot status` through SSM Run Command.
+data "aws_iam_policy_document" "ssm_instance" {
+  #checkov:skip=CKV_AWS_355:Copy of AmazonSSMManagedInstanceCore: the SSM agent's messaging calls support no resource scoping.
+  #checkov:skip=CKV_AWS_290:Copy of AmazonSSMManagedInstanceCore: the SSM agent's calls support no resource scoping; ssm:GetParameter(s) on * is removed.
+  #checkov:skip=CKV_AWS_356:Copy of AmazonSSMManagedInstanceCore: the SSM agent's messaging calls support no resource scoping.
+  #checkov:skip=CKV_AWS_111:Copy of AmazonSSMManagedInstanceCore: the SSM agent's inventory and messaging writes support no resource scoping.
+  statement {
+    actions = [
+      "ssm:DescribeAssociation",
+      "ssm:GetDeployablePatchSnapshotForInstance",
+      "ssm:GetDocument",
+      "ssm:DescribeDocument",
+      "ssm:GetManifest",
+      "ssm:ListAssociations",
+      "ssm:ListInstanceAssociations",
+      "ssm:PutInventory",
+      "ssm:PutComplianceItems",
+      "ssm:PutConfigurePackageResult",
+      "ssm:UpdateAssociationStatus",
+      "ssm:UpdateInstanceAssociationStatus",
+      "ssm:UpdateInstanceInformation",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    actions = [
+      "ec2messages:AcknowledgeMessage",
+      "ec2messages:DeleteMessage",
+      "ec2messages:FailMessage",
+      "ec2messages:GetEndpoint",
+      "ec2messages:GetMessages",
+      "ec2messages:SendReply",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "ssm_instance" {
+  name   = "ssm-instance"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.ssm_instance.json
 }
 
 data "aws_iam_policy_document" "ecs_boot" {
@@ -87,6 +196,8 @@ data "aws_iam_policy_document" "ecs_boot" {
     resources = ["*"]
   }
 
+  # Also the ECS agent's own UpdateContainerInstancesState (spot draining), now for this cluster
+  # only.
   statement {
     sid = "DrainInThisCluster"
     actions = [

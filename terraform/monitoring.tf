@@ -1,6 +1,6 @@
 ################################################################################
-# Logs and task-failure alerts: a log group for the instances' logs, and an EventBridge rule that
-# sends every task STOPPED with a non-zero container exit code in this cluster to an SNS topic.
+# Logs and alerts: a log group for the instances' logs; EventBridge rules that send to an SNS topic
+# the cluster's tasks that failed (by stopCode) and this group's failed instance refreshes.
 ################################################################################
 
 locals {
@@ -13,6 +13,14 @@ locals {
   task_failure_rule_name = "${var.name}-task-failed"
   # Built from the name: the key and topic policies need it before the rule exists.
   task_failure_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.task_failure_rule_name}"
+
+  refresh_failure_rule_name = "${var.name}-refresh-failed"
+  refresh_failure_rule_arn  = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.refresh_failure_rule_name}"
+
+  # Stopped tasks worth an alert. Not: ServiceSchedulerInitiated (deployments, scale-in, drains),
+  # SpotInterruption, TerminationNotice (instances going away: the drain moves their tasks) and
+  # UserInitiated (someone stopped it on purpose).
+  alert_stop_codes = ["EssentialContainerExited", "TaskFailedToStart"]
 }
 
 data "aws_iam_policy_document" "kms" {
@@ -113,7 +121,7 @@ data "aws_iam_policy_document" "task_failures_topic" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [local.task_failure_rule_arn]
+      values   = [local.task_failure_rule_arn, local.refresh_failure_rule_arn]
     }
   }
 }
@@ -131,21 +139,24 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = each.value
 }
 
+# One rule per cluster is enough: with several groups in a cluster, enable it on one of them
+# (task_failure_alerts).
 resource "aws_cloudwatch_event_rule" "task_failed" {
-  name        = local.task_failure_rule_name
-  description = "Tasks of ${local.cluster_name} that stopped with a non-zero container exit code"
+  count = var.task_failure_alerts ? 1 : 0
 
-  # detail.containers is an array: the rule matches when any container exited non-zero. Containers
-  # that never started have no exitCode and do not match.
+  name        = local.task_failure_rule_name
+  description = "Tasks of ${local.cluster_name} that failed: an essential container exited, or the task never started"
+
+  # Matching stopCode, not exit codes: a task that never started has none, and drains and
+  # deployments (ServiceSchedulerInitiated, SpotInterruption, TerminationNotice, UserInitiated)
+  # stay quiet.
   event_pattern = jsonencode({
     source        = ["aws.ecs"]
     "detail-type" = ["ECS Task State Change"]
     detail = {
       clusterArn = [local.cluster_arn]
       lastStatus = ["STOPPED"]
-      containers = {
-        exitCode = [{ "anything-but" = 0 }]
-      }
+      stopCode   = local.alert_stop_codes
     }
   })
 
@@ -153,7 +164,32 @@ resource "aws_cloudwatch_event_rule" "task_failed" {
 }
 
 resource "aws_cloudwatch_event_target" "task_failed" {
-  rule      = aws_cloudwatch_event_rule.task_failed.name
+  count = var.task_failure_alerts ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.task_failed[0].name
+  target_id = "sns"
+  arn       = aws_sns_topic.task_failures.arn
+}
+
+# A failed instance refresh leaves the group on two launch template versions (or rolled back):
+# someone must look.
+resource "aws_cloudwatch_event_rule" "refresh_failed" {
+  name        = local.refresh_failure_rule_name
+  description = "Instance refreshes of ${var.name} that failed"
+
+  event_pattern = jsonencode({
+    source        = ["aws.autoscaling"]
+    "detail-type" = ["EC2 Auto Scaling Instance Refresh Failed"]
+    detail = {
+      AutoScalingGroupName = [var.name]
+    }
+  })
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "refresh_failed" {
+  rule      = aws_cloudwatch_event_rule.refresh_failed.name
   target_id = "sns"
   arn       = aws_sns_topic.task_failures.arn
 }

@@ -10,17 +10,20 @@ output "autoscaling_group_arn" {
 
 output "cluster_name" {
   description = "Name of the ECS cluster the instances join."
-  value       = local.cluster_name
+  # Own cluster: after its capacity providers are associated, so services can use them at once.
+  value = var.create_cluster ? module.cluster[0].cluster_name : var.cluster_name
 }
 
 output "cluster_arn" {
   description = "ARN of the ECS cluster the instances join."
-  value       = local.cluster_arn
+  value       = var.create_cluster ? module.cluster[0].cluster_arn : local.cluster_arn
 }
 
 output "capacity_provider_name" {
   description = "Name of the capacity provider (attach it yourself when create_cluster is false)."
-  value       = aws_ecs_capacity_provider.this.name
+  # Own cluster: once associated (the provider is usable in a strategy only then). Otherwise hand it
+  # to modules/cluster's capacity_providers.
+  value = var.create_cluster ? one([for p in module.cluster[0].capacity_providers : p if p == aws_ecs_capacity_provider.this.name]) : aws_ecs_capacity_provider.this.name
 }
 
 output "launch_template_id" {
@@ -30,12 +33,12 @@ output "launch_template_id" {
 
 output "launch_hook_name" {
   description = "Name of the launch lifecycle hook ecs-boot completes."
-  value       = local.launch_hook_name
+  value       = aws_autoscaling_lifecycle_hook.launch.name
 }
 
 output "terminate_hook_name" {
   description = "Name of ecs-boot's terminate lifecycle hook; null when ECS managed draining drains instead."
-  value       = local.terminate_hook_enabled ? local.terminate_hook_name : null
+  value       = one(aws_autoscaling_lifecycle_hook.terminate[*].name)
 }
 
 output "iam_role_name" {
@@ -81,4 +84,14 @@ output "task_failure_topic_arn" {
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the log group and topic."
   value       = local.kms_key_arn
+}
+
+output "user_data_config" {
+  description = "The TOML that user data writes to /etc/ecs-boot/config.d/50-terraform.toml (the trusted channel)."
+  value       = local.config_toml
+}
+
+output "ami_id" {
+  description = "AMI id the launch template uses (from ami_id or the SSM parameter)."
+  value       = local.ami_id
 }

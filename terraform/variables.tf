@@ -33,7 +33,7 @@ variable "tags" {
 ################################################################################
 
 variable "create_cluster" {
-  description = "Create the ECS cluster. Set false to join an existing cluster named by cluster_name."
+  description = "Create the ECS cluster (through modules/cluster) for this group alone. Set false for several groups in one cluster: create it with modules/cluster, pass its name as cluster_name and this group's capacity_provider_name to its capacity_providers."
   type        = bool
   default     = true
 }
@@ -60,12 +60,30 @@ variable "container_insights" {
   }
 }
 
+variable "extra_capacity_providers" {
+  description = "With create_cluster: further capacity providers (made elsewhere) to associate with the cluster besides this group's."
+  type        = list(string)
+  default     = []
+}
+
+variable "fargate" {
+  description = "With create_cluster: also associate FARGATE with the cluster."
+  type        = bool
+  default     = false
+}
+
+variable "fargate_spot" {
+  description = "With create_cluster: also associate FARGATE_SPOT with the cluster."
+  type        = bool
+  default     = false
+}
+
 ################################################################################
 # Launch template
 ################################################################################
 
 variable "ami_id" {
-  description = "AMI id of the ecs-boot image. Exactly one of ami_id and ami_ssm_parameter must be set."
+  description = "AMI id of the ecs-boot image. null (default) reads it from the SSM parameter (ami_ssm_parameter)."
   type        = string
   default     = null
 
@@ -74,18 +92,27 @@ variable "ami_id" {
     error_message = "ami_id must look like ami-0123456789abcdef0."
   }
 }
-
 variable "ami_ssm_parameter" {
-  description = "Name of the SSM parameter holding the Packer-built AMI id (e.g. /ecs-boot/ami/latest). Read at plan time; a new value rolls the group through instance refresh."
+  description = "SSM parameter holding the Packer-built AMI id. null (default) means /ecs-boot/ami/<architecture>, the name the Packer build publishes. Read at plan time; a new value rolls the group through instance refresh."
   type        = string
   default     = null
 
   validation {
     condition     = var.ami_ssm_parameter == null || can(regex("^/?[A-Za-z0-9_.\\-/]+$", var.ami_ssm_parameter))
-    error_message = "ami_ssm_parameter must be an SSM parameter name such as /ecs-boot/ami/latest."
+    error_message = "ami_ssm_parameter must be an SSM parameter name such as /ecs-boot/ami/x86_64."
   }
 }
 
+variable "architecture" {
+  description = "CPU architecture of the AMI and instance types: x86_64 or arm64. Picks the default AMI parameter /ecs-boot/ami/<architecture>."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
 variable "instance_type" {
   description = "EC2 instance type."
   type        = string
@@ -126,7 +153,7 @@ variable "root_volume" {
 }
 
 variable "user_data" {
-  description = "Optional user data (plain text; the module base64-encodes it). ecs-boot needs none: all its inputs come from tags."
+  description = "Optional extra user data (a shell script or #cloud-config), added as a second part next to the module's cloud-config that writes ecs-boot's trusted config (/etc/ecs-boot/config.d/50-terraform.toml)."
   type        = string
   default     = null
 }
@@ -152,11 +179,10 @@ variable "subnet_ids" {
 }
 
 variable "min_size" {
-  description = "Minimum number of instances."
+  description = "Minimum number of instances. 0 by default: the group is created empty and managed scaling launches instances once the lifecycle hooks exist (instances launched at creation miss them)."
   type        = number
-  default     = 1
+  default     = 0
 }
-
 variable "max_size" {
   description = "Maximum number of instances."
   type        = number
@@ -164,7 +190,7 @@ variable "max_size" {
 }
 
 variable "desired_capacity" {
-  description = "Initial desired capacity. Managed scaling owns it afterwards (changes are ignored). null starts at min_size."
+  description = "Desired capacity at creation. Managed scaling owns it afterwards (changes are ignored). null starts at min_size."
   type        = number
   default     = null
 }
@@ -182,11 +208,58 @@ variable "wait_for_capacity_timeout" {
 }
 
 variable "force_delete" {
-  description = "Delete the group without waiting for instances to terminate. True by default because scale-in protected instances (managed termination protection) otherwise make terraform destroy hang (terraform-provider-aws#11409)."
+  description = "Delete the group without waiting for its instances. false (default): ForceDelete discards outstanding lifecycle actions, so nothing would drain; deleting scales the group to zero and waits (delete timeout = drain_deadline + 15 min)."
   type        = bool
-  default     = true
+  default     = false
 }
 
+variable "drain_deadline" {
+  description = "Seconds ecs-boot drains an instance before completing its terminate hook anyway. Drives the terminate hook's heartbeat timeout (drain_deadline + 120 s, at most 7200), ecs-boot's [drain] deadline (user data) and the group's delete timeout. A spot interruption still leaves 2 minutes, whatever this says."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.drain_deadline >= 30 && var.drain_deadline <= 7080 && floor(var.drain_deadline) == var.drain_deadline
+    error_message = "drain_deadline must be whole seconds from 30 to 7080 (the terminate hook's heartbeat timeout, at most 7200, must exceed it)."
+  }
+}
+
+variable "mixed_instances" {
+  description = "A mixed instances policy (several instance types, spot): instance_types replaces instance_type. on_demand_percentage_above_base_capacity = 0 runs spot above the base."
+  type = object({
+    instance_types                           = list(string)
+    on_demand_base_capacity                  = optional(number, 0)
+    on_demand_percentage_above_base_capacity = optional(number, 100)
+    spot_allocation_strategy                 = optional(string, "price-capacity-optimized")
+  })
+  default = null
+
+  validation {
+    condition     = var.mixed_instances == null || length(try(var.mixed_instances.instance_types, [])) >= 1
+    error_message = "mixed_instances.instance_types must list at least one instance type."
+  }
+}
+
+variable "warm_pool" {
+  description = "A warm pool of pre-initialised instances. Not with mixed_instances (AWS refuses warm pools on groups with a mixed instances policy or spot); instances are never reused on scale-in (ECS capacity providers do not support ReuseOnScaleIn)."
+  type = object({
+    pool_state                  = optional(string, "Stopped")
+    min_size                    = optional(number, 0)
+    max_group_prepared_capacity = optional(number)
+    reuse_on_scale_in           = optional(bool, false)
+  })
+  default = null
+
+  validation {
+    condition     = var.warm_pool == null || !try(var.warm_pool.reuse_on_scale_in, false)
+    error_message = "warm_pool.reuse_on_scale_in must be false: ECS capacity providers do not support ReuseOnScaleIn."
+  }
+
+  validation {
+    condition     = var.warm_pool == null || contains(["Stopped", "Running", "Hibernated"], try(var.warm_pool.pool_state, "Stopped"))
+    error_message = "warm_pool.pool_state must be Stopped, Running or Hibernated."
+  }
+}
 variable "instance_refresh" {
   description = "Instance refresh used to roll out new AMIs (launch template changes). min 100 / max 200 launches replacements before terminating old instances."
   type = object({
@@ -213,7 +286,7 @@ variable "instance_refresh" {
 ################################################################################
 
 variable "registry_auth" {
-  description = "Where ecs-boot finds registry credentials: s3://bucket/key or ssm:/parameter/name (tag ecs-boot:registry-auth). The role may read exactly this object or parameter."
+  description = "Where ecs-boot finds registry credentials: s3://bucket/key or ssm:/parameter/name, written to [ecs] registry_auth in user data. The role may read exactly this object or parameter."
   type        = string
   default     = null
 
@@ -224,12 +297,12 @@ variable "registry_auth" {
 
   validation {
     condition     = var.registry_auth == null || length(var.registry_auth == null ? "" : var.registry_auth) <= 256
-    error_message = "registry_auth is a tag value and may be at most 256 characters."
+    error_message = "registry_auth may be at most 256 characters."
   }
 }
 
 variable "config_location" {
-  description = "Optional TOML fragment merged over the baked ecs-boot config: s3://bucket/key or ssm:/parameter/name (tag ecs-boot:config). The role may read exactly this object or parameter."
+  description = "Optional TOML fragment (placement and tuning keys only) merged over the trusted config: s3://bucket/key or ssm:/parameter/name, named by the tag ecs-boot:config. It must lie under one of fragment_locations, which ecs-boot checks. The role may read exactly this object or parameter."
   type        = string
   default     = null
 
@@ -241,6 +314,28 @@ variable "config_location" {
   validation {
     condition     = var.config_location == null || length(var.config_location == null ? "" : var.config_location) <= 256
     error_message = "config_location is a tag value and may be at most 256 characters."
+  }
+}
+
+variable "fragment_locations" {
+  description = "Where an ecs-boot:config tag may point ([trust] fragment_prefixes in user data): s3://bucket/prefix/ or ssm:/prefix/, each ending in '/'. Empty: fragment tags are refused. The role may read under these prefixes."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.fragment_locations : can(regex("^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^\\s\"\\\\]*/)?|ssm:/([A-Za-z0-9_.\\-/]*/)?)$", p))])
+    error_message = "fragment_locations entries must be s3://bucket/prefix/ or ssm:/prefix/ and end in '/'."
+  }
+}
+
+variable "registry_auth_locations" {
+  description = "Where an ecs-boot:registry-auth tag may point ([trust] registry_auth_prefixes in user data): s3://bucket/prefix/ or ssm:/prefix/, each ending in '/'. Empty: only registry_auth (user data) names credentials. The role may read under these prefixes."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.registry_auth_locations : can(regex("^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^\\s\"\\\\]*/)?|ssm:/([A-Za-z0-9_.\\-/]*/)?)$", p))])
+    error_message = "registry_auth_locations entries must be s3://bucket/prefix/ or ssm:/prefix/ and end in '/'."
   }
 }
 
@@ -256,7 +351,7 @@ variable "kms_key_arns" {
 }
 
 variable "instance_attributes" {
-  description = "ECS container instance attributes (tags ecs-boot:attribute:NAME), usable in placement constraints."
+  description = "ECS container instance attributes (tags ecs-boot:attribute:NAME, the only ecs-boot tags the module sets), usable in placement constraints."
   type        = map(string)
   default     = {}
 
@@ -274,7 +369,7 @@ variable "instance_attributes" {
 }
 
 variable "agent_settings" {
-  description = "ECS agent placement/tuning variables (tags ecs-boot:setting:ECS_NAME), e.g. { ECS_IMAGE_PULL_BEHAVIOR = \"prefer-cached\" }. Security-relevant variables are refused here and by ecs-boot; bake those into the AMI config."
+  description = "ECS agent placement/tuning variables ([ecs.settings] in user data), e.g. { ECS_IMAGE_PULL_BEHAVIOR = \"prefer-cached\" }. Security-relevant variables are refused here; bake those into the AMI config."
   type        = map(string)
   default     = {}
 
@@ -307,7 +402,6 @@ variable "agent_settings" {
         "ECS_LOG_MAX_FILE_SIZE_MB",
         "ECS_LOG_MAX_ROLL_COUNT",
         "ECS_ENABLE_SPOT_INSTANCE_DRAINING",
-        "ECS_WARM_POOLS_CHECK",
         "ECS_CONTAINER_INSTANCE_TAGS",
         "ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM",
         "ECS_ENABLE_CONTAINER_METADATA",
@@ -358,16 +452,16 @@ variable "launch_hook" {
 }
 
 variable "terminate_hook" {
-  description = "Terminate lifecycle hook, created only when drainer is \"ecs-boot\": ecs-boot drains the instance, sending heartbeats, then completes it. CONTINUE by default so other termination hooks still run. name defaults to \"<name>-terminate\"."
+  description = "Terminate lifecycle hook, created only when drainer is \"ecs-boot\": ecs-boot drains the instance, sending heartbeats, then completes it. CONTINUE by default so other termination hooks still run. name defaults to \"<name>-terminate\"; heartbeat_timeout defaults to drain_deadline + 120 (at most 7200) and may not be shorter than drain_deadline."
   type = object({
     name              = optional(string)
-    heartbeat_timeout = optional(number, 900)
+    heartbeat_timeout = optional(number)
     default_result    = optional(string, "CONTINUE")
   })
   default = {}
 
   validation {
-    condition     = var.terminate_hook.heartbeat_timeout >= 30 && var.terminate_hook.heartbeat_timeout <= 7200
+    condition     = var.terminate_hook.heartbeat_timeout == null || (coalesce(var.terminate_hook.heartbeat_timeout, 30) >= 30 && coalesce(var.terminate_hook.heartbeat_timeout, 30) <= 7200)
     error_message = "terminate_hook.heartbeat_timeout must be 30-7200 seconds."
   }
 
@@ -384,9 +478,8 @@ variable "terminate_hook" {
     error_message = "terminate_hook.name may hold only letters, digits, '.', '_' and '-', and must not be ECS's own ecs-managed-draining-termination-hook."
   }
 }
-
 variable "drainer" {
-  description = "Who drains an instance before it terminates: \"ecs-boot\" (its own terminate hook; ECS managed draining off) or \"ecs-managed\" (ECS managed draining; no ecs-boot terminate hook). Never both."
+  description = "Who drains an instance before it terminates: \"ecs-boot\" (its own terminate hook; ECS managed draining off) or \"ecs-managed\" (ECS managed draining; no ecs-boot terminate hook, and [drain] enabled = false in user data). Never both."
   type        = string
   default     = "ecs-boot"
 
@@ -423,11 +516,27 @@ variable "managed_scaling" {
 }
 
 variable "default_capacity_provider_strategy" {
-  description = "Make this module's capacity provider the default strategy of a created cluster."
+  description = "With create_cluster: make this group's capacity provider the cluster's default strategy."
   type        = bool
   default     = true
 }
 
+variable "capacity_provider_name" {
+  description = "Capacity provider name. Defaults to name, prefixed with \"cp-\" when name starts with aws, ecs or fargate (names AWS refuses)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.capacity_provider_name == null || (can(regex("^[A-Za-z0-9_-]{1,255}$", coalesce(var.capacity_provider_name, "x"))) && !can(regex("^(?i)(aws|ecs|fargate)", coalesce(var.capacity_provider_name, "x"))))
+    error_message = "capacity_provider_name may hold letters, digits, '-' and '_' and must not start with aws, ecs or fargate (AWS refuses those)."
+  }
+}
+
+variable "awsvpc_block_imds" {
+  description = "Set ECS_AWSVPC_BLOCK_IMDS=true through user data, so awsvpc tasks cannot reach IMDS and borrow the instance role."
+  type        = bool
+  default     = true
+}
 ################################################################################
 # Network, logs and alerts
 ################################################################################
@@ -488,7 +597,13 @@ variable "kms_key_arn" {
 }
 
 variable "alarm_emails" {
-  description = "E-mail addresses subscribed to the task-failure topic (each must confirm)."
+  description = "E-mail addresses subscribed to the alert topic (each must confirm)."
   type        = list(string)
   default     = []
+}
+
+variable "task_failure_alerts" {
+  description = "Alert on the cluster's failed tasks (stopCode EssentialContainerExited or TaskFailedToStart). With several groups in one cluster, enable it on one group only."
+  type        = bool
+  default     = true
 }

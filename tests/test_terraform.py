@@ -179,6 +179,12 @@ def plan_vars(vars_only, overrides: dict) -> subprocess.CompletedProcess:
 
 GOOD = [
     {},
+    {"fragment_locations": ["s3://cfg-bucket/ecs-boot/web/", "ssm:/ecs-boot/web/"], "registry_auth_locations": ["ssm:/ecs-boot/"]},
+    {"mixed_instances": {"instance_types": ["m5.large", "m6i.large"], "on_demand_percentage_above_base_capacity": 0}},
+    {"warm_pool": {"pool_state": "Stopped", "min_size": 1}},
+    {"drain_deadline": 1800, "terminate_hook": {"heartbeat_timeout": 3600}},
+    {"architecture": "arm64", "ami_id": None},
+    {"capacity_provider_name": "web-spot"},
     {"tags": {"team": "web", "cost-center": "a.b:c@d"}},
     {"agent_settings": {"ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached", "ECS_CONTAINER_STOP_TIMEOUT": "2m"}},
     {"instance_attributes": {"stack": "blue", "tier_1.x": "y"}},
@@ -211,6 +217,16 @@ BAD = {
     "unknown drainer": {"drainer": "both"},
     "no subnets": {"subnet_ids": []},
     "retention CloudWatch refuses": {"log_retention_days": 42},
+    "capacity provider name AWS refuses": {"capacity_provider_name": "ecs-web"},
+    "capacity provider name AWS refuses (case)": {"capacity_provider_name": "FargateWeb"},
+    "warm pool reusing instances": {"warm_pool": {"reuse_on_scale_in": True}},
+    "warm pool state": {"warm_pool": {"pool_state": "Sleeping"}},
+    "drain deadline beyond the hook limit": {"drain_deadline": 7200},
+    "drain deadline too short": {"drain_deadline": 10},
+    "fragment prefix without trailing slash": {"fragment_locations": ["s3://cfg-bucket/ecs-boot"]},
+    "registry prefix with another scheme": {"registry_auth_locations": ["https://example.com/"]},
+    "architecture": {"architecture": "i386"},
+    "mixed instances without types": {"mixed_instances": {"instance_types": []}},
 }
 
 
@@ -234,8 +250,11 @@ def test_variables_reject(vars_only, case):
 
 
 def test_standard_layout():
-    for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "iam.tf", "hooks.tf", "README.md", ".checkov.yaml"):
+    for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "iam.tf", "hooks.tf", "user_data.tf", "README.md",
+              ".checkov.yaml"):
         assert (TF / f).is_file(), f"terraform/{f} missing"
+    for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
+        assert (TF / "modules" / "cluster" / f).is_file(), f"terraform/modules/cluster/{f} missing"
     for ex in ("complete", "minimal"):
         for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
             assert (TF / "examples" / ex / f).is_file(), f"terraform/examples/{ex}/{f} missing"
@@ -261,7 +280,12 @@ def test_outputs_cover_what_users_wire_up(mod):
 
 def test_examples(mod):
     complete = parse_dir(TF / "examples" / "complete")
-    assert one(complete["module"]["ecs_boot"]["source"]) == "../../"
+    groups = {k: v for k, v in complete["module"].items() if one(v["source"]) == "../../"}
+    assert set(groups) == {"on_demand", "spot"}, "two groups in one cluster"
+    assert one(complete["module"]["cluster"]["source"]) == "../../modules/cluster"
+    for g in groups.values():
+        assert g["create_cluster"] is False and g["cluster_name"] == "${module.cluster.name}"
+    assert "mixed_instances" in groups["spot"] and "mixed_instances" not in groups["on_demand"]
     res = complete["resource"]
     assert {"aws_vpc", "aws_subnet", "aws_nat_gateway", "aws_internet_gateway", "aws_route_table"} <= set(res)
     assert set(res["aws_subnet"]) == {"public", "private"}
@@ -269,14 +293,14 @@ def test_examples(mod):
         assert "local.az_count" in str(subnet["count"])
     vc = complete["variable"]["availability_zones"]
     assert ">= 2" in str(vc["validation"]), "the complete example must span at least two AZs"
-    assert "aws_route_table_association.private[*].subnet_id" in str(complete["module"]["ecs_boot"]["subnet_ids"])
+    assert "aws_route_table_association.private[*].subnet_id" in str(groups["on_demand"]["subnet_ids"])
 
     minimal = parse_dir(TF / "examples" / "minimal")
     assert "aws_vpc" not in minimal["resource"], "the minimal example takes existing subnets"
     assert "var.subnet_ids" in str(minimal["module"]["ecs_boot"]["subnet_ids"])
     # Whatever an example passes must be a module input.
-    for ex in (complete, minimal):
-        passed = set(ex["module"]["ecs_boot"]) - {"source", "depends_on", "version", "providers"}
+    for call in [*groups.values(), minimal["module"]["ecs_boot"]]:
+        passed = set(call) - {"source", "depends_on", "version", "providers"}
         assert passed <= set(mod["variable"]), passed - set(mod["variable"])
 
 
@@ -300,15 +324,18 @@ def test_launch_template_imds_ebs_ssh(mod):
     assert "aws_ssm_parameter" in mod["data"], "the AMI id may come from an SSM parameter"
 
 
-def test_asg_hooks_are_initial_and_match_the_agent(mod):
+def test_asg_hooks_are_separate_resources(mod):
     asg = mod["resource"]["aws_autoscaling_group"]["this"]
     dyn = {k: v for d in asg.get("dynamic", []) for k, v in d.items()}
-    assert "initial_lifecycle_hook" in dyn, "hooks must exist before the first instance launches"
-    assert "aws_autoscaling_lifecycle_hook" not in mod["resource"], "a separate hook resource misses the first instances"
+    # initial_lifecycle_hook is ForceNew: any hook change would replace the group, undrained.
+    assert "initial_lifecycle_hook" not in dyn and "initial_lifecycle_hook" not in asg
+    hooks = mod["resource"]["aws_autoscaling_lifecycle_hook"]
+    assert hooks["launch"]["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert hooks["terminate"]["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+    assert hooks["terminate"]["heartbeat_timeout"] == "${local.terminate_heartbeat_timeout}"
+    assert mod["variable"]["min_size"]["default"] == 0, "created empty, so no instance misses the hooks"
+    assert mod["locals"]["launch_hook_name"] == '${coalesce(var.launch_hook.name, "${var.name}-launch")}'
     hooks = mod["locals"]
-    assert hooks["launch_hook"]["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
-    assert hooks["terminate_hook"]["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
-    assert hooks["launch_hook_name"] == '${coalesce(var.launch_hook.name, "${var.name}-launch")}'
     assert hooks["terminate_hook_name"] == '${coalesce(var.terminate_hook.name, "${var.name}-terminate")}'
     v = mod["variable"]
     assert "ABANDON" in str(v["launch_hook"]["type"]) and "CONTINUE" in str(v["terminate_hook"]["type"])
@@ -318,15 +345,18 @@ def test_one_drainer_only(mod):
     assert mod["locals"]["terminate_hook_enabled"] == '${var.drainer == "ecs-boot"}'
     cp = one(mod["resource"]["aws_ecs_capacity_provider"]["this"]["auto_scaling_group_provider"])
     assert cp["managed_draining"] == '${var.drainer == "ecs-managed" ? "ENABLED" : "DISABLED"}'
-    assert "local.terminate_hook_enabled?[local.terminate_hook]" in squash(mod["locals"]["lifecycle_hooks"])
-    # The terminate-hook tag only exists with ecs-boot's hook.
-    assert 'local.terminate_hook_enabled?{"ecs-boot:terminate-hook"' in squash(mod["locals"]["ecs_boot_tags"])
+    assert mod["resource"]["aws_autoscaling_lifecycle_hook"]["terminate"]["count"] == "${local.terminate_hook_enabled ? 1 : 0}"
+    # ecs-boot learns its terminate hook only with its own hook, and its drain is off otherwise.
+    sections = squash(mod["locals"]["config_sections"])
+    assert 'local.terminate_hook_enabled?["terminate_hook=' in sections
+    assert 'var.drainer=="ecs-managed"?["enabled=false"]' in sections
 
 
 def test_capacity_provider_and_refresh(mod):
     asg = mod["resource"]["aws_autoscaling_group"]["this"]
     assert asg["protect_from_scale_in"] == "${var.managed_termination_protection}"
-    assert asg["force_delete"] == "${var.force_delete}" and mod["variable"]["force_delete"]["default"] is True
+    assert asg["force_delete"] == "${var.force_delete}" and mod["variable"]["force_delete"]["default"] is False
+    assert one(asg["timeouts"])["delete"] == "${local.delete_timeout}"
     prefs = one(one(asg["instance_refresh"])["preferences"])
     assert prefs["scale_in_protected_instances"] == '${var.managed_termination_protection ? "Refresh" : "Ignore"}'
     cp = one(mod["resource"]["aws_ecs_capacity_provider"]["this"]["auto_scaling_group_provider"])
@@ -343,7 +373,7 @@ def test_tags_propagate_at_launch(mod):
     assert dyn["tag"]["for_each"] == "${local.asg_tags}"
     assert one(dyn["tag"]["content"])["propagate_at_launch"] is True
     assert "tag" not in asg, "static tag blocks bypass the metadata-key precondition"
-    assert "local.ecs_boot_tags" in str(mod["locals"]["asg_tags"])
+    assert "local.placement_tags" in str(mod["locals"]["asg_tags"])
 
 
 def test_security_group_has_no_ingress_by_default(mod):
@@ -358,20 +388,27 @@ def test_logs_and_task_failure_alerts(mod):
     assert lg["retention_in_days"] == "${var.log_retention_days}"
     rule = mod["resource"]["aws_cloudwatch_event_rule"]["task_failed"]
     pattern = rule["event_pattern"]
-    for needle in ('"ECS Task State Change"', '"STOPPED"', '"anything-but" = 0', "local.cluster_arn"):
+    for needle in ('"ECS Task State Change"', '"STOPPED"', "stopCode", "local.alert_stop_codes", "local.cluster_arn"):
         assert needle in pattern, needle
-    target = mod["resource"]["aws_cloudwatch_event_target"]["task_failed"]
-    assert target["arn"] == "${aws_sns_topic.task_failures.arn}"
+    assert mod["locals"]["alert_stop_codes"] == ["EssentialContainerExited", "TaskFailedToStart"]
+    for name in ("task_failed", "refresh_failed"):
+        target = mod["resource"]["aws_cloudwatch_event_target"][name]
+        assert target["arn"] == "${aws_sns_topic.task_failures.arn}"
     policy = mod["data"]["aws_iam_policy_document"]["task_failures_topic"]
     cond = one(one(policy["statement"])["condition"])
     assert cond["variable"] == "aws:SourceArn"
+    assert "local.refresh_failure_rule_arn" in str(cond["values"])
 
 
 def test_cluster_and_container_insights(mod):
-    cluster = mod["resource"]["aws_ecs_cluster"]["this"]
-    assert cluster["count"] == "${var.create_cluster ? 1 : 0}"
+    assert mod["module"]["cluster"]["count"] == "${var.create_cluster ? 1 : 0}"
+    assert "aws_ecs_cluster" not in mod["resource"] and "aws_ecs_cluster_capacity_providers" not in mod["resource"]
+    cluster_mod = parse_dir(TF / "modules" / "cluster")
+    cluster = cluster_mod["resource"]["aws_ecs_cluster"]["this"]
+    assert "aws_ecs_cluster_capacity_providers" in cluster_mod["resource"], "the association is owned here, once"
     setting = one(cluster["setting"])
     assert setting["name"] == "containerInsights" and setting["value"] == "${var.container_insights}"
+    assert mod["module"]["cluster"]["container_insights"] == "${var.container_insights}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,11 +430,12 @@ def inline_actions(mod) -> set[str]:
     return {a for s in policy_statements(mod) for a in s["actions"]}
 
 
-def test_managed_policies_attached(mod):
-    arns = {r["policy_arn"] for r in mod["resource"]["aws_iam_role_policy_attachment"].values()}
-    assert any(a.endswith("policy/service-role/AmazonEC2ContainerServiceforEC2Role") for a in arns), arns
-    assert any(a.endswith("policy/AmazonSSMManagedInstanceCore") for a in arns), arns
+def test_no_broad_managed_policies_attached(mod):
+    # Copies without the unscoped actions instead (tests/test_terraform_apply.py diffs them
+    # against the managed documents).
+    assert "aws_iam_role_policy_attachment" not in mod["resource"]
     assert "aws_iam_policy_attachment" not in mod["resource"], "exclusive attachments detach other users' roles"
+    assert set(mod["resource"]["aws_iam_role_policy"]) == {"ecs_instance", "ssm_instance", "ecs_boot"}
 
 
 def test_inline_policy_is_scoped(mod):
@@ -442,7 +480,7 @@ SDK_SERVICES = {"autoscaling": "autoscaling", "ecs": "ecs", "s3": "s3", "ssm": "
 IAM_ACTION_FOR = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket", "s3:ListObjects": "s3:ListBucket"}
 # Called by ecs-boot but granted by an attached AWS managed policy, so not repeated inline.
 GRANTED_BY_MANAGED_POLICY = {
-    "ecr:GetAuthorizationToken": "AmazonEC2ContainerServiceforEC2Role (ecr:GetAuthorizationToken on *)",
+    "ecr:GetAuthorizationToken": "the copy of AmazonEC2ContainerServiceforEC2Role (ecr:GetAuthorizationToken on *)",
 }
 # In the inline policy though ecs-boot never calls it: S3 and SSM call KMS on its behalf.
 IMPLIED_BY_OTHER_CALLS = {"kms:Decrypt": "SSE-KMS objects and SecureString parameters"}
@@ -457,16 +495,18 @@ def rust_code(path: Path) -> str:
     return re.sub(r"//[^\n]*", "", text)
 
 
-# `ecs-boot-fleet` (src/bin, src/fleet) runs on an operator's machine with the operator's
-# credentials, never with the instance role, so its calls are not the module's to allow.
-OPERATOR_ONLY = ("fleet", "bin")
+# `ecs-boot-fleet` (src/bin, src/fleet) and `ecs-boot preflight --asg` (src/cli/preflight.rs) run
+# on an operator's machine with the operator's credentials, never with the instance role, so
+# their calls are not the module's to allow.
+OPERATOR_ONLY = ("fleet", "bin", "cli/preflight.rs")
 
 
 def rust_sources() -> list[Path]:
     if not SRC.is_dir():
         return []
     return sorted(p for p in SRC.rglob("*.rs")
-                  if p.relative_to(SRC).parts[0] not in OPERATOR_ONLY)
+                  if p.relative_to(SRC).parts[0] not in OPERATOR_ONLY
+                  and p.relative_to(SRC).as_posix() not in OPERATOR_ONLY)
 
 
 def sdk_operations() -> dict[str, set[str]]:
@@ -541,12 +581,26 @@ TAG_IN_STRING = re.compile(r"ecs-boot:[a-z]+(?:-[a-z]+)*:?")
 
 def module_tag_keys(mod) -> set[str]:
     """Tag keys (exact, or a prefix ending in ':') the module can set on instances."""
-    return set(TAG_IN_STRING.findall(mod["locals"]["ecs_boot_tags"]))
+    return set(TAG_IN_STRING.findall(mod["locals"]["placement_tags"]))
 
 
-def test_module_sets_the_contract_tags(mod):
+# What the module writes to the trusted channel (user data, [section] key) instead of a tag.
+TAG_TO_USER_DATA = {
+    "ecs-boot:cluster": ("ecs", "cluster"),
+    "ecs-boot:registry-auth": ("ecs", "registry_auth"),
+    "ecs-boot:launch-hook": ("lifecycle", "launch_hook"),
+    "ecs-boot:terminate-hook": ("lifecycle", "terminate_hook"),
+    "ecs-boot:setting:": ("ecs.settings", ""),
+}
+# Not needed from the module at all: ecs-boot falls back to aws:autoscaling:groupName.
+TAG_NOT_NEEDED = {"ecs-boot:asg"}
+
+
+def test_module_tags_only_place_instances(mod):
     contract = set(TAG_IN_STRING.findall(CONTRACT.read_text().split("## Tags the agent reads", 1)[1].split("\n## ", 1)[0]))
-    assert module_tag_keys(mod) == contract, f"module {sorted(module_tag_keys(mod))} vs contract {sorted(contract)}"
+    assert module_tag_keys(mod) == {"ecs-boot:attribute:", "ecs-boot:config"}
+    assert module_tag_keys(mod) <= contract
+    assert set(TAG_TO_USER_DATA) | TAG_NOT_NEEDED | module_tag_keys(mod) >= contract, "a contract tag the module neither sets nor replaces"
 
 
 def test_every_tag_the_agent_reads_is_set_by_the_module(mod):
@@ -557,8 +611,12 @@ def test_every_tag_the_agent_reads_is_set_by_the_module(mod):
                 in_code.setdefault(tag, set()).add(str(f.relative_to(REPO)))
     if not in_code:
         pytest.skip("src/ names no ecs-boot:* tags yet")
-    unknown = {t: sorted(fs) for t, fs in in_code.items() if t not in module_tag_keys(mod)}
-    assert not unknown, f"ecs-boot reads tags the module never sets: {unknown}"
+    sections = mod["locals"]["config_sections"]
+    for tag, (section, key) in TAG_TO_USER_DATA.items():
+        assert section in sections and f"{key} =" in str(sections[section]), f"user data does not replace {tag}"
+    known = module_tag_keys(mod) | set(TAG_TO_USER_DATA) | TAG_NOT_NEEDED
+    unknown = {t: sorted(fs) for t, fs in in_code.items() if t not in known}
+    assert not unknown, f"ecs-boot reads tags the module neither sets nor replaces through user data: {unknown}"
 
 
 def test_agent_settings_allowlist_matches_the_agent():
@@ -583,7 +641,7 @@ def test_agent_settings_allowlist_matches_the_agent():
 def test_hook_transitions_in_the_agent_match(mod):
     code = "\n".join(rust_code(f) for f in rust_sources())
     transitions = set(re.findall(r"autoscaling:EC2_INSTANCE_[A-Z_]+", code))
-    module = {mod["locals"]["launch_hook"]["lifecycle_transition"], mod["locals"]["terminate_hook"]["lifecycle_transition"]}
+    module = {h["lifecycle_transition"] for h in mod["resource"]["aws_autoscaling_lifecycle_hook"].values()}
     assert module == {"autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"}
     if not transitions:
         pytest.skip("src/ names no lifecycle transitions yet (it may rely on the hook-name tags)")

@@ -156,6 +156,7 @@ class TerraformRoot:
                 ".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.*", "*.tfplan"))
         self = cls(tree / root, moto_url, region)
         self._write_provider()
+        install_moto_fidelity()
         return self
 
     @classmethod
@@ -173,6 +174,7 @@ class TerraformRoot:
         (d / "main.tf").write_text(hcl)
         self = cls(d, moto_url, region)
         self._write_provider()
+        install_moto_fidelity()
         return self
 
     def _write_provider(self) -> None:
@@ -235,17 +237,20 @@ class TerraformRoot:
         return self.run("apply", "-input=false", "-no-color", "-auto-approve",
                         *self._var_args(vars), *extra)
 
-    def plan(self, vars: dict | None = None, *extra: str, destroy: bool = False) -> Plan:
-        """`plan -detailed-exitcode -out` then `show -json` of that plan."""
+    def plan(self, vars: dict | None = None, *extra: str, destroy: bool = False,
+             refresh: bool = True) -> Plan:
+        """`plan -detailed-exitcode -out` then `show -json` of that plan. refresh=False skips
+        reading every resource back (much faster) when only the configuration changed."""
         out = "harness.tfplan"
         r = self.run("plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={out}",
-                     *(["-destroy"] if destroy else []), *self._var_args(vars), *extra, ok=(0, 2))
+                     *(["-destroy"] if destroy else []), *([] if refresh else ["-refresh=false"]),
+                     *self._var_args(vars), *extra, ok=(0, 2))
         return Plan(r.returncode, self.show_json(out), r.stdout)
 
-    def plan_error(self, vars: dict | None = None, *extra: str) -> str:
+    def plan_error(self, vars: dict | None = None, *extra: str, refresh: bool = False) -> str:
         """A plan expected to fail (a validation or precondition): its output."""
-        r = self.run("plan", "-input=false", "-no-color", *self._var_args(vars), *extra,
-                     ok=(1,))
+        r = self.run("plan", "-input=false", "-no-color", *([] if refresh else ["-refresh=false"]),
+                     *self._var_args(vars), *extra, ok=(1,))
         return r.stdout + r.stderr
 
     def show_json(self, plan_file: str | None = None) -> dict:
@@ -266,6 +271,76 @@ class TerraformRoot:
 
 
 # --- moto side --------------------------------------------------------------------------------
+
+_patched = False
+
+
+def install_moto_fidelity() -> None:
+    """Make moto 5.2.1 answer as AWS does where Terraform notices the difference (idempotent; the
+    server runs in this process). Without these a second plan always shows changes that real AWS
+    would not, and names AWS refuses would apply."""
+    global _patched
+    if _patched:
+        return
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, LifecycleHook
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend
+    from moto.ecs.exceptions import EcsClientException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    # Lifecycle hooks come back with a made-up SQS target and role ARN.
+    hook_init = LifecycleHook.__init__
+
+    def lifecycle_hook_init(self, *args, **kwargs):
+        hook_init(self, *args, **kwargs)
+        self.role_arn = None
+        self.notification_target_arn = None
+
+    LifecycleHook.__init__ = lifecycle_hook_init
+
+    # The launch template's own tags (resource type "launch-template") show up in its data's
+    # TagSpecifications, which only ever describe what instances launch with.
+    create_lt = LaunchTemplateBackend.create_launch_template
+
+    def create_launch_template(self, name, description, template_data, tag_spec):
+        specs = template_data.get("TagSpecifications") or []
+        template_data["TagSpecifications"] = [
+            t for t in specs if t.get("ResourceType") != "launch-template"]
+        if not template_data["TagSpecifications"]:
+            del template_data["TagSpecifications"]
+        return create_lt(self, name, description, template_data, tag_spec)
+
+    LaunchTemplateBackend.create_launch_template = create_launch_template
+
+    # AWS reports the default capacity reservation preference on every group.
+    FakeAutoScalingGroup.capacity_reservation_specification = {
+        "CapacityReservationPreference": "default"}
+
+    # CreateCapacityProvider refuses names starting with aws, ecs or fargate (ECS API reference).
+    create_cp = EC2ContainerServiceBackend.create_capacity_provider
+
+    def create_capacity_provider(self, name, *args, **kwargs):
+        if name.lower().startswith(("aws", "ecs", "fargate")):
+            raise EcsClientException(
+                "The specified capacity provider name is invalid. Capacity provider names "
+                "cannot start with 'aws', 'ecs' or 'fargate'.")
+        return create_cp(self, name, *args, **kwargs)
+
+    EC2ContainerServiceBackend.create_capacity_provider = create_capacity_provider
+
+    # Auto Scaling keeps reconciling a group with its desired capacity: instances that lose their
+    # scale-in protection above it are scaled in (Terraform's group delete relies on that: it sets
+    # the capacity to 0, then lifts the protection, then waits for the instances to go).
+    set_protection = AutoScalingBackend.set_instance_protection
+
+    def set_instance_protection(self, group_name, instance_ids, protected_from_scale_in):
+        set_protection(self, group_name, instance_ids, protected_from_scale_in)
+        group = self.autoscaling_groups[group_name]
+        if not protected_from_scale_in:
+            group.set_desired_capacity(group.desired_capacity)
+
+    AutoScalingBackend.set_instance_protection = set_instance_protection
+    _patched = True
+
 
 
 @contextmanager
@@ -349,9 +424,14 @@ def inventory(moto, region: str | None = None) -> dict[str, list[str]]:
     clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"] \
         if ecs.list_clusters()["clusterArns"] else []
     kms = c("kms")
-    keys = [k["KeyId"] for k in kms.list_keys()["Keys"]
-            if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"]
-            not in ("PendingDeletion", "PendingReplicaDeletion")]
+    # Customer keys still usable. AWS-managed keys (alias/aws/..., e.g. aws/ebs made for the first
+    # encrypted volume; moto creates it as a customer key) are not the root's to delete.
+    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]
+                   if a["AliasName"].startswith("alias/aws/")}
+    metadata = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    keys = [m["KeyId"] for m in metadata
+            if m.get("KeyManager") != "AWS" and m["KeyId"] not in aws_managed
+            and m["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion")]
     found = {
         "autoscaling:groups": [g["AutoScalingGroupName"] for g in groups],
         "autoscaling:lifecycle_hooks": [

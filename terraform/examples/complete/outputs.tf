@@ -8,22 +8,22 @@ output "private_subnet_ids" {
   value       = aws_subnet.private[*].id
 }
 
-output "autoscaling_group_name" {
-  description = "Name of the ecs-boot Auto Scaling Group."
-  value       = module.ecs_boot.autoscaling_group_name
+output "autoscaling_group_names" {
+  description = "Names of the ecs-boot Auto Scaling Groups (on-demand, spot)."
+  value       = [module.on_demand.autoscaling_group_name, module.spot.autoscaling_group_name]
 }
 
 output "cluster_name" {
   description = "Name of the ECS cluster."
-  value       = module.ecs_boot.cluster_name
+  value       = module.cluster.cluster_name
 }
 
-output "capacity_provider_name" {
-  description = "Capacity provider to use in service strategies."
-  value       = module.ecs_boot.capacity_provider_name
+output "capacity_providers" {
+  description = "Capacity providers to use in service strategies (associated with the cluster)."
+  value       = module.cluster.capacity_providers
 }
 
 output "task_failure_topic_arn" {
   description = "SNS topic receiving failed tasks."
-  value       = module.ecs_boot.task_failure_topic_arn
+  value       = module.on_demand.task_failure_topic_arn
 }

@@ -34,9 +34,9 @@ variable "single_nat_gateway" {
 }
 
 variable "ami_ssm_parameter" {
-  description = "SSM parameter the Packer build writes the ecs-boot AMI id to."
+  description = "SSM parameter the Packer build writes the ecs-boot AMI id to (null: the module's default, /ecs-boot/ami/x86_64)."
   type        = string
-  default     = "/ecs-boot/ami/latest"
+  default     = null
 }
 
 variable "registry_auth" {

@@ -14,7 +14,14 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
-variable "ami_id" {
-  description = "The ecs-boot AMI built by Packer."
+variable "name" {
+  description = "Name of the group and its cluster."
   type        = string
+  default     = "minimal"
+}
+
+variable "ami_id" {
+  description = "The ecs-boot AMI built by Packer; null reads /ecs-boot/ami/x86_64."
+  type        = string
+  default     = null
 }
