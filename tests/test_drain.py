@@ -233,3 +233,45 @@ def test_system_containers_stop_after_the_tasks(moto, world, ecs_boot, fake_agen
         assert stop(proc) == 0
     finally:
         docker("rm", "-f", name, check=False)
+
+
+MANAGED = "ecs-managed-draining-termination-hook"
+
+
+def add_managed_draining_hook(moto, world):
+    moto.client("autoscaling").put_lifecycle_hook(
+        LifecycleHookName=MANAGED, AutoScalingGroupName=world.asg,
+        LifecycleTransition=TERMINATING, HeartbeatTimeout=3600, DefaultResult="CONTINUE")
+
+
+def test_with_ecs_managed_draining_ecs_sets_draining_and_ecs_boot_never_completes_its_hook(
+        moto, world, ecs_boot, fake_agent):
+    """ECS managed draining (a capacity provider's hook on the group): ECS sets DRAINING; ecs-boot
+    waits for the tasks, completes only its own hook, never ECS's."""
+    add_managed_draining_hook(moto, world)
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.2)
+    agent.add_tasks("web", kind="service", count=1)
+    moto.reset_calls()
+    scale_in(moto, world)
+    # ECS, not ecs-boot, sets the instance DRAINING (the harness plays ECS).
+    moto.client("ecs").update_container_instances_state(
+        cluster=world.cluster, containerInstances=[agent.state()["container_instance_arn"]],
+        status="DRAINING")
+    wait_for(lambda: [c for c in client_calls(moto, "CompleteLifecycleAction")], timeout=30,
+             what="terminate hook")
+    assert client_calls(moto, "UpdateContainerInstancesState") == [], "fought ECS managed draining"
+    names = [c["params"]["LifecycleHookName"] for c in client_calls(moto, "CompleteLifecycleAction")]
+    assert names == [world.terminate_hook], names
+    assert stop(proc) == 0
+
+
+def test_a_tag_naming_the_managed_draining_hook_fails_the_boot(moto, make_world, ecs_boot,
+                                                              fake_agent):
+    world = make_world(tags={"ecs-boot:terminate-hook": MANAGED})
+    add_managed_draining_hook(moto, world)
+    proc, _ = start_instance(ecs_boot, fake_agent)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "failed")
+    assert "ecs-boot:terminate-hook" in json.dumps(s["error"]), s["error"]
+    names = [c["params"]["LifecycleHookName"] for c in client_calls(moto, "CompleteLifecycleAction")]
+    assert MANAGED not in names and names == [world.launch_hook], names
+    proc.wait(20)
