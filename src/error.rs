@@ -47,8 +47,8 @@ pub enum Error {
     ExistingEcsConfig(#[from] crate::ecs_config::ExistingError),
     #[error("{0}")]
     Containers(String),
-    #[error("{0}")]
-    Registration(String),
+    #[error(transparent)]
+    Registration(#[from] crate::sources::ecs_agent::RegistrationError),
     /// An AWS call failed: which call, on what, and what AWS said; the hint fits the call.
     #[error("{call} {resource}: {message}")]
     Aws {

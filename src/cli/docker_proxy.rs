@@ -12,7 +12,7 @@ pub const ENV_FILE: &str = "/run/ecs-boot/docker-proxy.env";
 
 /// The environment file's text; `None` when no proxy is configured.
 pub fn render(config: &Config) -> Option<String> {
-    let vars = crate::util::proxy::agent_proxy_vars(&config.proxy);
+    let vars = config.proxy.vars();
     if vars.is_empty() {
         return None;
     }

@@ -228,7 +228,7 @@ pub fn build(
     for (name, (value, source)) in settings {
         env.set(name, value, source);
     }
-    for (name, value) in crate::util::proxy::agent_proxy_vars(&config.proxy) {
+    for (name, value) in config.proxy.vars() {
         // A proxy URL with user:password@ is a credential: masked in render, never logged.
         if crate::util::proxy::has_userinfo(&value) {
             env.secret.insert(name.to_string());

@@ -88,6 +88,17 @@ pub struct EcsSection {
     pub extra_settings: BTreeMap<String, String>,
 }
 
+impl ProxySection {
+    /// HTTP_PROXY, HTTPS_PROXY and NO_PROXY (with the local endpoints) for the agent and Docker.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        crate::util::proxy::agent_proxy_vars(
+            self.http_proxy.as_deref(),
+            self.https_proxy.as_deref(),
+            &self.no_proxy,
+        )
+    }
+}
+
 /// Proxies for the ECS agent (ecs.config) and Docker (a docker.service environment file). IMDS,
 /// the task metadata endpoint and the ECS agent's local endpoints always bypass them.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -34,7 +34,12 @@ impl Agent {
                 // The terminate hook is resolved now too: a name that cannot be completed (not
                 // on the group, or ECS's managed-draining hook) fails the boot, not the drain.
                 let group = hooks.as_ref().expect("read by begin_action");
-                group.resolve(&p.config, &p.tags, &p.identity.instance_id, Transition::Terminate)?;
+                group.resolve(
+                    &p.config,
+                    &p.tags,
+                    &p.identity.instance_id,
+                    Transition::Terminate,
+                )?;
                 let asg = hooks.as_ref().and_then(|g| g.asg.clone());
                 let detail = match (action.hook(), asg) {
                     (Some(h), _) => format!("{} on {}", h.name, h.asg),

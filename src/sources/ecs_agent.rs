@@ -2,7 +2,6 @@
 //! and the instance's own view of its tasks. The agent opens the port only after it registered,
 //! so "connection refused" means "not yet".
 
-use crate::error::{Error, Result};
 use crate::util::retry::{self, Backoff, Poll, WaitError};
 use serde::Deserialize;
 use std::time::Duration;
@@ -113,6 +112,11 @@ pub fn cluster_name(c: &str) -> &str {
     c.rsplit_once(":cluster/").map(|(_, n)| n).unwrap_or(c)
 }
 
+/// The agent did not register, or registered into another cluster.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RegistrationError(pub String);
+
 /// Waits until the agent reports a container instance ARN in `expected_cluster`. The poll is a
 /// local HTTP request (or a refused connection), so it stays at ≤ 250 ms for the whole wait: the
 /// launch hook then follows registration well within a second.
@@ -120,7 +124,7 @@ pub async fn wait_registered(
     intro: &Introspection,
     expected_cluster: &str,
     deadline: Duration,
-) -> Result<(Metadata, String)> {
+) -> Result<(Metadata, String), RegistrationError> {
     let result = retry::poll_until(deadline, Backoff::new(Duration::from_millis(100), Duration::from_millis(250)), || async {
         match intro.metadata().await {
             Err(Unavailable::NotListening) => Poll::Pending("the agent's introspection port is not open yet (not registered)".into()),
@@ -128,7 +132,7 @@ pub async fn wait_registered(
             Ok(m) => match m.container_instance_arn.clone().filter(|a| !a.is_empty()) {
                 None => Poll::Pending("the agent answers but reports no container instance yet".into()),
                 Some(_) if cluster_name(&m.cluster) != expected_cluster => {
-                    Poll::Fatal(Error::Registration(format!("the ECS agent registered into cluster {:?}, not {expected_cluster:?} (stale checkpoint in /var/lib/ecs/data, or ecs.config overridden?)", m.cluster)))
+                    Poll::Fatal(RegistrationError(format!("the ECS agent registered into cluster {:?}, not {expected_cluster:?} (stale checkpoint in /var/lib/ecs/data, or ecs.config overridden?)", m.cluster)))
                 }
                 Some(arn) => Poll::Ready((m, arn)),
             },
@@ -138,7 +142,7 @@ pub async fn wait_registered(
     match result {
         Ok(v) => Ok(v),
         Err(WaitError::Fatal(e)) => Err(e),
-        Err(WaitError::Deadline { waited, last }) => Err(Error::Registration(format!(
+        Err(WaitError::Deadline { waited, last }) => Err(RegistrationError(format!(
             "the ECS agent did not register within {}s: {last}",
             waited.as_secs()
         ))),

@@ -89,16 +89,20 @@ pub fn check_no_proxy_host(host: &str) -> Result<(), String> {
 
 /// The proxy variables for the ECS agent (ecs.config) and Docker: the local endpoints always
 /// bypass the proxy — IMDS, the task metadata and credentials endpoint, the Docker socket.
-pub fn agent_proxy_vars(proxy: &crate::config::ProxySection) -> Vec<(&'static str, String)> {
+pub fn agent_proxy_vars(
+    http_proxy: Option<&str>,
+    https_proxy: Option<&str>,
+    no_proxy: &[String],
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    if let Some(p) = &proxy.http_proxy {
-        out.push(("HTTP_PROXY", p.clone()));
+    if let Some(p) = http_proxy {
+        out.push(("HTTP_PROXY", p.to_string()));
     }
-    if let Some(p) = &proxy.https_proxy {
-        out.push(("HTTPS_PROXY", p.clone()));
+    if let Some(p) = https_proxy {
+        out.push(("HTTPS_PROXY", p.to_string()));
     }
     if !out.is_empty() {
-        let mut extra = proxy.no_proxy.clone();
+        let mut extra = no_proxy.to_vec();
         extra.push("/var/run/docker.sock".into());
         out.push(("NO_PROXY", merged_no_proxy(None, &extra)));
     }
