@@ -223,10 +223,218 @@ pub fn resume(persisted: Option<Stage>) -> Stage {
     }
 }
 
+/// What the loop needs from the world: the work of a stage (until its next event), an action,
+/// and where to keep the stage. `run.rs` implements it over IMDS, AWS, Docker and the state file;
+/// the tests below over a script. The agent runs on one thread, so no `Send` bound is wanted.
+#[allow(async_fn_in_trait)]
+pub trait Driven {
+    /// The ongoing work of `stage`, until something happens that the table may act on.
+    async fn work(&mut self, stage: Stage) -> Event;
+    async fn perform(&mut self, action: Action) -> Result<(), crate::error::Error>;
+    /// Records the stage (durably: a restart resumes from it).
+    fn enter(&mut self, stage: Stage);
+    /// The failure a stage's work recorded, for the exit code.
+    fn take_failure(&mut self) -> Option<crate::error::Error>;
+    fn set_failure(&mut self, e: crate::error::Error);
+}
+
+/// The one loop: from `start`, until Exit. A failed boot exits with its error (systemd retries
+/// the unit); a failed action before service is a failed boot (ABANDON); after it, an error exit.
+pub async fn drive<D: Driven>(world: &mut D, start: Stage) -> Result<(), crate::error::Error> {
+    let mut stage = start;
+    world.enter(stage);
+    let mut event = world.work(stage).await;
+    loop {
+        let Some((to, action)) = next(stage, &event) else {
+            tracing::debug!(?stage, ?event, "event means nothing in this stage");
+            event = world.work(stage).await;
+            continue;
+        };
+        tracing::info!(from = ?stage, ?event, to = ?to, ?action, "lifecycle");
+        if action == Action::Exit {
+            return match world.take_failure() {
+                Some(e) if stage == Failed => Err(e),
+                _ => Ok(()),
+            };
+        }
+        if let Err(e) = world.perform(action).await {
+            tracing::error!(error = %e, ?action, "lifecycle action failed");
+            if matches!(stage, Config | Warmed | Launch) {
+                world.set_failure(e);
+                event = Event::Failed;
+                continue;
+            }
+            return Err(e);
+        }
+        if to != stage {
+            world.enter(to);
+        }
+        stage = to;
+        event = world.work(stage).await;
+    }
+}
+
 /// Every stage, for exhaustive tests and documentation.
 pub const STAGES: &[Stage] = &[
     Config, Warmed, Launch, InService, Draining, Drained, Terminated, Failed,
 ];
+
+#[cfg(test)]
+mod loop_tests {
+    //! The loop over a scripted world: the events each stage's work yields, in order; which
+    //! actions fail. What it records is what the loop did.
+    use super::*;
+    use crate::error::Error;
+    use std::collections::VecDeque;
+
+    #[derive(Default)]
+    struct Script {
+        events: VecDeque<Event>,
+        failing: Vec<Action>,
+        entered: Vec<Stage>,
+        performed: Vec<Action>,
+        failure: Option<Error>,
+    }
+
+    impl Driven for Script {
+        async fn work(&mut self, stage: Stage) -> Event {
+            let e = self.events.pop_front().unwrap_or(Event::Stop);
+            if e == Event::Failed && stage != Failed {
+                self.failure = Some(Error::Other(format!("{stage:?} failed")));
+            }
+            e
+        }
+        async fn perform(&mut self, action: Action) -> Result<(), Error> {
+            self.performed.push(action);
+            if self.failing.contains(&action) {
+                return Err(Error::Other(format!("{action:?} failed")));
+            }
+            Ok(())
+        }
+        fn enter(&mut self, stage: Stage) {
+            self.entered.push(stage);
+        }
+        fn take_failure(&mut self) -> Option<Error> {
+            self.failure.take()
+        }
+        fn set_failure(&mut self, e: Error) {
+            self.failure = Some(e);
+        }
+    }
+
+    fn run(start: Stage, events: &[Event], failing: &[Action]) -> (Script, Result<(), Error>) {
+        let mut s = Script {
+            events: events.iter().copied().collect(),
+            failing: failing.to_vec(),
+            ..Script::default()
+        };
+        let r = futures_util::FutureExt::now_or_never(drive(&mut s, start)).expect("no awaits");
+        (s, r)
+    }
+
+    #[test]
+    fn a_whole_life_from_boot_to_terminate_hook() {
+        let (s, r) = run(
+            Config,
+            &[
+                Event::ConfigWritten { warmed: false },
+                Event::Launched,
+                Event::Reload,
+                Event::Terminating(Cause::Lifecycle),
+                Event::DrainEnded(Cause::Lifecycle),
+                Event::Stop,
+            ],
+            &[],
+        );
+        assert!(r.is_ok());
+        assert_eq!(s.entered, [Config, Launch, InService, Draining, Terminated]);
+        assert_eq!(
+            s.performed,
+            [
+                Action::Release,
+                Action::Watch,
+                Action::Reload,
+                Action::Drain(Cause::Lifecycle),
+                Action::CompleteTerminate
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_boot_abandons_and_exits_with_its_error() {
+        let (s, r) = run(Config, &[Event::Failed], &[]);
+        assert!(r.unwrap_err().to_string().contains("Config failed"));
+        assert_eq!(s.performed, [Action::Abandon]);
+        assert_eq!(s.entered, [Config, Failed]);
+    }
+
+    #[test]
+    fn a_failed_action_before_service_is_a_failed_boot() {
+        let (s, r) = run(
+            Config,
+            &[Event::ConfigWritten { warmed: false }],
+            &[Action::Release],
+        );
+        assert!(r.unwrap_err().to_string().contains("Release failed"));
+        assert_eq!(s.performed, [Action::Release, Action::Abandon]);
+    }
+
+    #[test]
+    fn a_failed_action_in_service_exits_with_its_error_without_abandoning() {
+        let (s, r) = run(
+            InService,
+            &[
+                Event::Terminating(Cause::Lifecycle),
+                Event::DrainEnded(Cause::Lifecycle),
+            ],
+            &[Action::CompleteTerminate],
+        );
+        assert!(r.is_err());
+        assert!(!s.performed.contains(&Action::Abandon));
+    }
+
+    #[test]
+    fn events_that_mean_nothing_are_ignored_and_stop_keeps_the_stage() {
+        let (s, r) = run(
+            InService,
+            &[
+                Event::Launched,
+                Event::Undrain,
+                Event::DrainEnded(Cause::Operator),
+                Event::Stop,
+            ],
+            &[],
+        );
+        assert!(r.is_ok());
+        assert!(s.performed.is_empty());
+        assert_eq!(s.entered, [InService]);
+    }
+
+    #[test]
+    fn a_restart_mid_drain_drains_then_completes() {
+        let (s, _) = run(
+            resume(Some(Draining)),
+            &[Event::DrainEnded(Cause::Lifecycle)],
+            &[],
+        );
+        assert_eq!(s.performed, [Action::CompleteTerminate]);
+    }
+
+    #[test]
+    fn warmed_then_in_service_in_the_same_run() {
+        let (s, _) = run(
+            Config,
+            &[
+                Event::ConfigWritten { warmed: true },
+                Event::TargetInService,
+                Event::Launched,
+            ],
+            &[],
+        );
+        assert_eq!(s.performed, [Action::Park, Action::Release, Action::Watch]);
+        assert_eq!(s.entered, [Config, Warmed, Launch, InService]);
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -100,41 +100,16 @@ impl Agent {
     /// Drives the life until it stops: SIGTERM, or a failed boot (exits non-zero so systemd
     /// retries; the launch hook was abandoned unless `on_failure = "leave"`).
     pub async fn run(mut self) -> Result<()> {
-        let mut signals = Signals::install()?;
-        let mut life = Life::default();
-        let mut stage = machine::resume(self.store.snapshot().stage);
-        self.store.set_stage(stage);
-        let mut event = self.work(stage, &mut life, &mut signals).await;
-        loop {
-            let Some((to, action)) = machine::next(stage, &event) else {
-                tracing::debug!(?stage, ?event, "event means nothing in this stage");
-                event = self.work(stage, &mut life, &mut signals).await;
-                continue;
-            };
-            tracing::info!(from = ?stage, ?event, to = ?to, ?action, "lifecycle");
-            if action == Action::Exit {
-                crate::util::notify::stopping();
-                return match life.failure.take() {
-                    Some(e) if stage == Stage::Failed => Err(e),
-                    _ => Ok(()),
-                };
-            }
-            if let Err(e) = self.perform(action, &mut life).await {
-                // An action that fails is a failed stage: the boot abandons, a drain records it.
-                tracing::error!(error = %e, ?action, "lifecycle action failed");
-                life.failure = Some(e);
-                if matches!(stage, Stage::Config | Stage::Warmed | Stage::Launch) {
-                    event = Event::Failed;
-                    continue;
-                }
-                return Err(life.failure.take().expect("just set"));
-            }
-            if to != stage {
-                self.store.set_stage(to);
-            }
-            stage = to;
-            event = self.work(stage, &mut life, &mut signals).await;
-        }
+        let signals = Signals::install()?;
+        let start = machine::resume(self.store.snapshot().stage);
+        let mut running = Running {
+            agent: &mut self,
+            life: Life::default(),
+            signals,
+        };
+        let result = machine::drive(&mut running, start).await;
+        crate::util::notify::stopping();
+        result
     }
 
     /// The ongoing work of `stage`, until something happens that the table may act on.
@@ -690,6 +665,37 @@ impl Agent {
         if let Err(e) = res {
             tracing::error!(error = %e, "cannot abandon the launch hook");
         }
+    }
+}
+
+/// The agent, what its life has learned and its signals: what the loop in machine.rs drives.
+struct Running<'a> {
+    agent: &'a mut Agent,
+    life: Life,
+    signals: Signals,
+}
+
+impl machine::Driven for Running<'_> {
+    async fn work(&mut self, stage: Stage) -> Event {
+        self.agent
+            .work(stage, &mut self.life, &mut self.signals)
+            .await
+    }
+
+    async fn perform(&mut self, action: Action) -> Result<()> {
+        self.agent.perform(action, &mut self.life).await
+    }
+
+    fn enter(&mut self, stage: Stage) {
+        self.agent.store.set_stage(stage);
+    }
+
+    fn take_failure(&mut self) -> Option<Error> {
+        self.life.failure.take()
+    }
+
+    fn set_failure(&mut self, e: Error) {
+        self.life.failure = Some(e);
     }
 }
 
