@@ -168,21 +168,24 @@ impl Ran {
 }
 
 /// Runs `hook` if configured and not done in this step: recorded before and after (durably),
-/// logged, shown as phase `hook:<name>`. `None`: nothing ran.
+/// logged, shown as phase `hook:<name>`. `None`: nothing ran. A failure is a warning, except for
+/// a required hook: then it is the phase's error, and `Err`.
 pub async fn run(
     store: &StateStore,
     hooks: &HooksSection,
     hook: Hook,
     ctx: &Context,
-) -> Option<Ran> {
-    let command = hook.command(hooks)?;
+) -> Result<Option<Ran>> {
+    let Some(command) = hook.command(hooks) else {
+        return Ok(None);
+    };
     let attempt = match plan(&store.snapshot().handlers, hook.name(), command.required) {
         Plan::Done => {
             tracing::info!(
                 hook = hook.name(),
                 "hook finished earlier in this step; not run again"
             );
-            return None;
+            return Ok(None);
         }
         Plan::Run { attempt } => attempt,
     };
@@ -229,11 +232,24 @@ pub async fn run(
     let detail = format!("attempt {attempt}: {}", ran.describe());
     if ran.ok() {
         store.end(&phase, PhaseStatus::Ok, Some(detail), None);
+    } else if command.required {
+        let err = Error::Hook(format!(
+            "required hook {} {}; the drain waits for it",
+            hook.name(),
+            ran.describe()
+        ));
+        store.end(
+            &phase,
+            PhaseStatus::Failed,
+            Some(detail),
+            Some((err.to_string(), err.hint())),
+        );
+        return Err(err);
     } else {
         store.end(&phase, PhaseStatus::Failed, Some(detail.clone()), None);
         store.warn(format!("hook {} {detail}", hook.name()));
     }
-    Some(ran)
+    Ok(Some(ran))
 }
 
 /// Ends the drain's steps (an undrain): the next drain runs `pre_drain` and `post_drain` afresh.

@@ -318,7 +318,7 @@ impl Agent {
     }
 
     /// Runs the operator's `hook` for this step (src/lifecycle/handlers.rs); only a required
-    /// `pre_drain` that fails is an error.
+    /// hook (`pre_drain`) that fails is an error.
     async fn hook(&self, life: &Life, hook: Hook, cause: Cause) -> Result<()> {
         let config = life.prepared.as_ref().map_or(&self.config, |p| &p.config);
         let instance_id = life.known.identity.as_ref().map(|i| i.instance_id.as_str());
@@ -349,17 +349,7 @@ impl Agent {
                     .unwrap_or_default(),
             ),
         };
-        let Some(ran) = handlers::run(&self.store, &config.hooks, hook, &ctx).await else {
-            return Ok(());
-        };
-        let required =
-            hook == Hook::PreDrain && config.hooks.pre_drain.as_ref().is_some_and(|h| h.required);
-        if !ran.ok() && required {
-            return Err(Error::Hook(format!(
-                "required hook pre_drain {}; the drain waits for it",
-                ran.describe()
-            )));
-        }
+        handlers::run(&self.store, &config.hooks, hook, &ctx).await?;
         Ok(())
     }
 

@@ -168,13 +168,21 @@ async fn attempts_count_across_a_restart_and_a_finished_hook_never_runs_again() 
     drop(store);
 
     let store = StateStore::open(path.clone());
-    let ran = run(&store, &h, Hook::PreDrain, &ctx()).await.unwrap();
+    let ran = run(&store, &h, Hook::PreDrain, &ctx())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(ran.ok());
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "2\n");
     drop(store);
 
     let store = StateStore::open(path.clone());
-    assert!(run(&store, &h, Hook::PreDrain, &ctx()).await.is_none());
+    assert!(
+        run(&store, &h, Hook::PreDrain, &ctx())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "2\n",
@@ -185,7 +193,10 @@ async fn attempts_count_across_a_restart_and_a_finished_hook_never_runs_again() 
 
     // An undrain ends the step: the next drain runs it afresh.
     close_drain(&store);
-    run(&store, &h, Hook::PreDrain, &ctx()).await.unwrap();
+    run(&store, &h, Hook::PreDrain, &ctx())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "2\n1\n");
 }
 
