@@ -3,7 +3,7 @@
 //! system containers' `managed` label), so reconcile neither keeps nor removes them; a leftover
 //! from a run that crashed is recognised by that label and replaced.
 
-use super::{engine, pull};
+use super::{Scope, engine, pull};
 use crate::config::BootstrapSpec;
 use crate::sources::aws::Aws;
 use crate::sources::registry_auth::RegistryAuth;
@@ -57,17 +57,19 @@ pub fn container_name(name: &str) -> String {
     format!("ecs-boot-bootstrap-{name}")
 }
 
-/// Runs `spec` to completion on the local engine (waiting up to `engine_wait` for it).
+/// Runs `spec` to completion on the scope's engine (waiting up to `engine_wait` for it); the
+/// scope's label value marks the container as ours.
 pub async fn run(
     spec: &BootstrapSpec,
     auth: Option<&RegistryAuth>,
     aws: &Aws,
-    scope: &str,
+    scope: &Scope,
     engine_wait: Duration,
 ) -> Result<Finished, Failure> {
-    let docker = engine::connect(engine_wait)
+    let docker = engine::connect(&scope.engine, engine_wait)
         .await
         .map_err(Failure::Engine)?;
+    let scope = scope.label.as_str();
     let as_container = spec.as_container();
     let ready = pull::ensure(&docker, &as_container, auth, aws)
         .await

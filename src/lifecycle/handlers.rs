@@ -418,7 +418,11 @@ async fn read_lines(
 
 /// Every `[[bootstrap]]` container in order, each to completion, each a phase
 /// `bootstrap:<name>`: an essential one that fails fails the boot; another is a warning.
-pub async fn bootstrap(p: &Prepared, store: &StateStore, scope: &str) -> Result<()> {
+pub async fn bootstrap(
+    p: &Prepared,
+    store: &StateStore,
+    scope: &crate::containers::Scope,
+) -> Result<()> {
     for spec in &p.config.bootstrap {
         let phase = format!("bootstrap:{}", spec.name);
         // READY=1 comes after every bootstrap container: systemd's start timeout must allow it.

@@ -22,14 +22,15 @@ const DETAIL: usize = 256;
 pub(crate) const WARNING: usize = 512;
 const CAUSE: usize = 512;
 /// The tail of an operator hook's output kept in the state (the journal has all of it).
-pub const HANDLER_OUTPUT: usize = 1024;
+pub const HANDLER_OUTPUT: usize = 512;
 /// Names, ARNs, images, ids: anything one line of identity.
 const NAME: usize = 256;
 
 const MAX_PHASES: usize = 48;
 const MAX_WARNINGS: usize = 16;
 const MAX_HOOKS: usize = 8;
-const MAX_HANDLERS: usize = 16;
+/// Four hooks, each with its current record; older steps' records go first.
+const MAX_HANDLERS: usize = 8;
 const MAX_CONTAINERS: usize = 32;
 const MAX_LIST: usize = 64;
 /// ecs.config variables whose source is kept: more than all the agent variables ecs-boot knows, so only a file
@@ -160,8 +161,9 @@ impl State {
         }
         keep_last(&mut self.handlers, MAX_HANDLERS);
         for h in &mut self.handlers {
-            cap_text(&mut h.hook, NAME);
-            cap_opt(&mut h.result, NAME);
+            // Our own short words; capped all the same, as every stored string is.
+            cap_text(&mut h.hook, 32);
+            cap_opt(&mut h.result, 32);
             cap_text(&mut h.output, HANDLER_OUTPUT);
         }
         if let Some(d) = &mut self.drain {
