@@ -64,6 +64,17 @@ pub enum Error {
         asg: String,
         transition: crate::status::state::Transition,
     },
+    /// An essential `[[bootstrap]]` container failed: its exit code (or why none) and its last
+    /// log lines, escaped and capped (environment values are never part of it).
+    #[error("bootstrap container {name} ({image}) {problem}")]
+    Bootstrap {
+        name: String,
+        image: String,
+        problem: String,
+    },
+    /// A required `[hooks]` command failed.
+    #[error("{0}")]
+    Hook(String),
     #[error("{0}")]
     Lifecycle(String),
     #[error("{0}")]
@@ -95,6 +106,8 @@ impl Error {
             Error::Registration(_) => "check the ECS agent: `systemctl status ecs`, `journalctl -u ecs`, /var/log/ecs/ecs-agent.log, and that the instance role can reach ECS".into(),
             Error::Aws { call, .. } => aws_hint(call),
             Error::HookNotFound { .. } => "name a hook the group has for this transition (aws autoscaling describe-lifecycle-hooks), or drop the name to discover it".into(),
+            Error::Bootstrap { .. } => "run the container by hand (`docker run` with the same image, command and binds) and read its output; `journalctl -u ecs-boot` has its last lines; bootstrap commands must be idempotent, since every start of ecs-boot runs them again".into(),
+            Error::Hook(_) => "run the hook command by hand with the environment in the README (\"Hooks\"); `journalctl -u ecs-boot` has its output".into(),
             Error::Lifecycle(_) => "check the instance role may call autoscaling:CompleteLifecycleAction / RecordLifecycleActionHeartbeat on this ASG".into(),
             Error::Drain(_) => "check the instance role may call ecs:UpdateContainerInstancesState, ecs:ListTasks, ecs:DescribeTasks and ecs:StopTask".into(),
             Error::Other(_) => "see `journalctl -u ecs-boot`".into(),

@@ -9,6 +9,7 @@ overflows, oversized answers, SIGHUP during a boot, a full state directory.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -381,6 +382,105 @@ def state_dir_full(ctx):
 
 # --- the rows ---------------------------------------------------------------------------------
 
+
+# --- operator hooks ([hooks], issue 25): a hook that hangs, fails, or dies with ecs-boot -------
+
+HOOK_SCRIPT = """#!/bin/sh
+echo "$ECS_BOOT_ATTEMPT" >> "$1/attempts"
+case "$2" in
+  hang) echo $$ > "$1/pid"; sleep 300 ;;
+  hang-first) if [ "$ECS_BOOT_ATTEMPT" = 1 ]; then echo $$ > "$1/pid"; sleep 300; fi ;;
+  fail) echo "cannot deregister from the load balancer" >&2; exit 3 ;;
+esac
+"""
+
+
+def _pre_drain(ctx, mode: str, timeout: str = "30s") -> Path:
+    out = ctx.tmp_path / "hook-out"
+    out.mkdir(exist_ok=True)
+    script = ctx.tmp_path / "hook.sh"
+    script.write_text(HOOK_SCRIPT)
+    ctx.configure(**{"hooks.pre_drain": {"command": ["/bin/sh", str(script), str(out), mode],
+                                         "timeout": timeout}})
+    ctx.cleanups.append(lambda: _kill_hook_group(out))
+    return out
+
+
+def _kill_hook_group(out: Path) -> None:
+    try:
+        os.killpg(int((out / "pid").read_text()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
+def _pre_drain_record(ctx) -> dict:
+    return next((h for h in (ctx.state() or {}).get("handlers", []) if h["hook"] == "pre_drain"),
+                {})
+
+
+def _drained_once(ctx) -> list[str]:
+    problems = []
+    if len(ctx.client_calls("UpdateContainerInstancesState")) != 1:
+        problems.append("DRAINING not set exactly once: the drain did not go on")
+    if [c["result"] for c in ctx.completions(TERMINATING)] != ["CONTINUE"]:
+        problems.append(f"terminate completions {ctx.completions(TERMINATING)}")
+    return problems
+
+
+def hook_hangs(ctx):
+    """pre_drain never returns: killed (its whole group) at its timeout, reported, and the
+    drain goes on."""
+    out = _pre_drain(ctx, "hang", timeout="2s")
+    proc = ctx.boot(stop_delay=0.5)
+    ctx.settle(proc)
+    ctx.scale_in()
+    ctx.settle(proc, outcomes=("terminated",))
+    problems = _drained_once(ctx)
+    rec = _pre_drain_record(ctx)
+    if rec.get("result") != "timeout":
+        problems.append(f"pre_drain recorded as {rec}")
+    pid = int((out / "pid").read_text())
+    if Path(f"/proc/{pid}").exists():
+        problems.append("the hook's process survived its timeout")
+    return problems
+
+
+def hook_fails(ctx):
+    """pre_drain exits 3: reported (state, warning), and the drain goes on."""
+    _pre_drain(ctx, "fail")
+    proc = ctx.boot(stop_delay=0.5)
+    ctx.settle(proc)
+    ctx.scale_in()
+    ctx.settle(proc, outcomes=("terminated",))
+    problems = _drained_once(ctx)
+    rec = _pre_drain_record(ctx)
+    if (rec.get("result"), rec.get("exit_code")) != ("failed", 3):
+        problems.append(f"pre_drain recorded as {rec}")
+    if "load balancer" not in rec.get("output", ""):
+        problems.append("the hook's output is not in the state")
+    if not any("pre_drain" in w for w in (ctx.state() or {}).get("warnings", [])):
+        problems.append("no warning for the failed hook")
+    return problems
+
+
+def hook_cut_by_a_crash(ctx):
+    """SIGKILL while pre_drain runs, restart: it runs again as attempt 2 (at least once), the
+    drain then completes once."""
+    out = _pre_drain(ctx, "hang-first")
+    proc = ctx.boot(stop_delay=0.5)
+    ctx.settle(proc)
+    ctx.scale_in()
+    ctx.kill_when(proc, lambda s: any(h["hook"] == "pre_drain" for h in s.get("handlers", []))
+                  and (out / "pid").exists())
+    _kill_hook_group(out)  # systemd would kill the unit's cgroup with it
+    again = ctx.spawn()
+    ctx.settle(again, outcomes=("terminated",))
+    problems = _drained_once(ctx)
+    attempts = (out / "attempts").read_text().split()
+    if attempts != ["1", "2"]:
+        problems.append(f"attempts {attempts}")
+    return problems
+
 FAULTS = [
     Fault("In flight: SIGKILL while CompleteLifecycleAction CONTINUE is answered, restart",
           "launch-hook", "in_service", inflight_continue),
@@ -437,4 +537,10 @@ FAULTS = [
     Fault("Signal: SIGHUP twice during the boot", "registration", "in_service",
           sighup_during_boot),
     Fault("Disk: /var/lib/ecs-boot full (ENOSPC)", "state", "in_service", state_dir_full),
+    Fault("Hook: pre_drain hangs past its 2 s timeout", "hook:pre_drain",
+          "terminated: CONTINUE", hook_hangs),
+    Fault("Hook: pre_drain fails (exit 3)", "hook:pre_drain", "terminated: CONTINUE",
+          hook_fails),
+    Fault("Hook: SIGKILL while pre_drain runs, restart", "hook:pre_drain",
+          "terminated: CONTINUE", hook_cut_by_a_crash),
 ]

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "sim"))
 from harness.imds import FakeImds  # noqa: E402
 from harness.procs import http_json  # noqa: E402
 from harness.world import build_world, follow_lifecycle, trust_dropin  # noqa: E402
+from test_containers import busybox_image  # noqa: E402,F401 (fixture)
 from instance import (  # noqa: E402
     REPO_ROOT, SIM_DIR, SYSTEM_CONTAINER_LABEL, Instance, docker, engine_reachable, port_open,
     wait_for, write_env_file)
@@ -322,6 +323,45 @@ def test_no_cluster_tag_keeps_ecs_service_from_ever_running(sim_image, moto, imd
         table = instance.sh("ecs-boot", "status", check=False).stdout
         assert "last journal lines of ecs-boot.service" in table, table
     except (TimeoutError, AssertionError) as err:
+        pytest.fail(f"{err}{report(instance)}")
+    finally:
+        instance.destroy()
+
+
+# --- a bootstrap container prepares the node before the agent starts (issue 25) ----------------
+
+
+def test_bootstrap_container_finishes_before_the_ecs_agent_starts(sim_image, moto, imds,
+                                                                 make_world, tmp_path,
+                                                                 busybox_image):
+    """The stand-in agent exits 1 unless the file a bootstrap container writes exists
+    (FAKE_ECS_REQUIRE_FILE): registered with no restart means systemd started ecs.service only
+    after the bootstrap container had finished."""
+    world = make_world(name="bootstrap")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    done = shared.resolve() / "prepared"
+    user_data = tmp_path / "bootstrap-user-data.toml"
+    user_data.write_text(trust_dropin([world]) + (
+        '\n[[bootstrap]]\nname = "prepare-node"\n'
+        f'image = "{busybox_image}"\npull = "never"\n'
+        'command = ["/bin/sh", "-c", "sleep 3; touch /out/prepared"]\n'
+        f'binds = ["{shared.resolve()}:/out"]\ntimeout = "60s"\n'))
+    env_file = write_env_file(tmp_path / "bootstrap.env", moto.url, imds.url,
+                              {"FAKE_ECS_REQUIRE_FILE": str(done)})
+    instance = Instance.boot("ecs-boot-sim-bootstrap", env_file, sim_image, user_data, shared)
+    try:
+        wait_for(lambda: instance.outcome() == "in_service", BOOT_TIMEOUT, "in_service")
+        assert done.exists()
+        ecs_unit = instance.show("ecs", "NRestarts", "ActiveState")
+        assert ecs_unit == {"NRestarts": "0", "ActiveState": "active"}, \
+            f"{ecs_unit}{report(instance)}"
+        code, doc = instance.status()
+        phase = next(p for p in doc["state"]["phases"] if p["name"] == "bootstrap:prepare-node")
+        assert phase["status"] == "ok" and phase["detail"] == "exit code 0", phase
+        assert [c["result"] for c in completions(moto, world, world.launch_hook)] == ["CONTINUE"]
+    except TimeoutError as err:
         pytest.fail(f"{err}{report(instance)}")
     finally:
         instance.destroy()

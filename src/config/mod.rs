@@ -4,6 +4,7 @@
 
 mod container;
 mod duration;
+pub mod extensions;
 pub mod files;
 mod fragment;
 pub mod layers;
@@ -17,6 +18,7 @@ pub use trust::TrustSection;
 #[cfg(test)]
 pub use container::test_spec;
 pub use container::{ContainerSpec, PullPolicy};
+pub use extensions::{BootstrapSpec, HookCommand, HooksSection};
 
 use crate::sources::imds::Identity;
 use serde::Deserialize;
@@ -56,6 +58,10 @@ pub struct Config {
     pub proxy: ProxySection,
     #[serde(rename = "container")]
     pub containers: Vec<ContainerSpec>,
+    /// One-shot containers run in order before the ECS agent may start.
+    pub bootstrap: Vec<BootstrapSpec>,
+    /// Operator commands at lifecycle steps. Trusted layers only, never from a fragment.
+    pub hooks: HooksSection,
     /// The trusted layers merged (placeholders substituted), so a fragment can be merged over it.
     #[serde(skip)]
     pub raw: toml::Table,
@@ -416,6 +422,20 @@ impl Config {
                 ));
             }
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, b) in self.bootstrap.iter().enumerate() {
+            b.validate()
+                .map_err(|(field, problem)| invalid(format!("bootstrap[{i}].{field}"), problem))?;
+            if !seen.insert(b.name.as_str()) {
+                return Err(invalid(
+                    format!("bootstrap[{i}].name"),
+                    format!("{:?} is used by another bootstrap container", b.name),
+                ));
+            }
+        }
+        self.hooks
+            .validate()
+            .map_err(|(key, problem)| invalid(key, problem))?;
         Ok(())
     }
 

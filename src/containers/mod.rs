@@ -3,6 +3,7 @@
 //! removed. Containers are ours by label (see `spec_hash`); nothing else on the engine (ECS
 //! tasks, the ECS agent) is ever touched.
 
+pub mod bootstrap;
 mod engine;
 mod pull;
 mod spec_hash;

@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod drain;
+pub mod handlers;
 pub mod hook;
 pub mod launch;
 pub mod machine;

@@ -7,6 +7,7 @@ use crate::config::{Config, OnFailure};
 use crate::error::{Error, Result};
 use crate::lifecycle::boot::{self, Known, Prepared, phase};
 use crate::lifecycle::drain::{self, Drainer, Trigger};
+use crate::lifecycle::handlers::{self, Hook};
 use crate::lifecycle::hook::{GroupHooks, HookAction};
 use crate::lifecycle::machine::{self, Action, Cause, Event, Stage};
 use crate::sources::aws::Aws;
@@ -148,6 +149,8 @@ impl Agent {
                         tokio::time::sleep(crate::util::retry::jitter(Duration::from_secs(5)))
                             .await;
                     }
+                    // Before the terminate action completes: its heartbeats still run.
+                    let _ = self.hook(life, Hook::PostDrain, cause).await;
                 };
                 tokio::select! {
                     () = until_drained => Event::DrainEnded(cause),
@@ -181,6 +184,9 @@ impl Agent {
                     "in service"
                 };
                 crate::util::notify::status(what);
+                if !drained {
+                    self.hook(life, Hook::InService, Cause::Lifecycle).await?;
+                }
                 if !drained
                     && life
                         .prepared
@@ -218,10 +224,18 @@ impl Agent {
                 if cause == Cause::Lifecycle {
                     self.open_terminate_action(life).await?;
                 }
+                self.hook(life, Hook::PreDrain, cause).await?;
             }
             Action::CompleteTerminate => self.complete_terminate(life).await?,
-            Action::Reactivate => self.reactivate(life).await?,
-            Action::Abandon => self.abandon_launch(life).await,
+            Action::Reactivate => {
+                self.reactivate(life).await?;
+                handlers::close_drain(&self.store);
+            }
+            Action::Abandon => {
+                // Before the ABANDON: the instance is still there for diagnostics.
+                let _ = self.hook(life, Hook::OnFailure, Cause::Lifecycle).await;
+                self.abandon_launch(life).await
+            }
             Action::Reload => {
                 crate::util::notify::reloading();
                 match self.reload(life).await {
@@ -252,6 +266,13 @@ impl Agent {
             Ok(p) => boot::write(&p, &self.paths, &self.store).await.map(|()| p),
             Err(e) => Err(e),
         };
+        // Bootstrap containers finish before the gate opens, so the ECS agent starts after them.
+        let written = match written {
+            Ok(p) => handlers::bootstrap(&p, &self.store, &self.container_scope)
+                .await
+                .map(|()| p),
+            Err(e) => Err(e),
+        };
         match written {
             Ok(p) => {
                 let warmed = self
@@ -269,6 +290,42 @@ impl Agent {
                 Event::Failed
             }
         }
+    }
+
+    /// Runs the operator's `hook` for this step (src/lifecycle/handlers.rs); only a required
+    /// hook (`pre_drain`) that fails is an error.
+    async fn hook(&self, life: &Life, hook: Hook, cause: Cause) -> Result<()> {
+        let config = life.prepared.as_ref().map_or(&self.config, |p| &p.config);
+        let instance_id = life.known.identity.as_ref().map(|i| i.instance_id.as_str());
+        let mut ctx = handlers::Context::new(life.prepared.as_ref(), instance_id);
+        // The stage the step belongs to (the table records it only after the action).
+        ctx.stage = Some(match hook {
+            Hook::InService => Stage::InService,
+            Hook::PreDrain | Hook::PostDrain => Stage::Draining,
+            Hook::OnFailure => Stage::Failed,
+        });
+        (ctx.transition, ctx.cause) = match hook {
+            Hook::InService => ("launch", "launched".to_string()),
+            Hook::OnFailure => (
+                "launch",
+                life.failure
+                    .as_ref()
+                    .map_or("boot failed".into(), |e| e.to_string()),
+            ),
+            Hook::PreDrain | Hook::PostDrain => (
+                if cause == Cause::Lifecycle {
+                    "terminate"
+                } else {
+                    "drain"
+                },
+                serde_json::to_value(cause)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            ),
+        };
+        handlers::run(&self.store, &config.hooks, hook, &ctx).await?;
+        Ok(())
     }
 
     /// Warm pool: complete the pool's launch hook; systemd gets READY=1 (its start timeout must

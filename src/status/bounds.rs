@@ -21,12 +21,16 @@ const HINT: usize = 384;
 const DETAIL: usize = 256;
 pub(crate) const WARNING: usize = 512;
 const CAUSE: usize = 512;
+/// The tail of an operator hook's output kept in the state (the journal has all of it).
+pub const HANDLER_OUTPUT: usize = 512;
 /// Names, ARNs, images, ids: anything one line of identity.
 const NAME: usize = 256;
 
 const MAX_PHASES: usize = 48;
 const MAX_WARNINGS: usize = 16;
 const MAX_HOOKS: usize = 8;
+/// Four hooks, each with its current record; older steps' records go first.
+const MAX_HANDLERS: usize = 8;
 const MAX_CONTAINERS: usize = 32;
 const MAX_LIST: usize = 64;
 /// ecs.config variables whose source is kept: more than all the agent variables ecs-boot knows, so only a file
@@ -155,6 +159,13 @@ impl State {
             cap_text(&mut h.hook, NAME);
             cap_opt(&mut h.cause, CAUSE);
         }
+        keep_last(&mut self.handlers, MAX_HANDLERS);
+        for h in &mut self.handlers {
+            // Our own short words; capped all the same, as every stored string is.
+            cap_text(&mut h.hook, 32);
+            cap_opt(&mut h.result, 32);
+            cap_text(&mut h.output, HANDLER_OUTPUT);
+        }
         if let Some(d) = &mut self.drain {
             cap_text(&mut d.trigger, NAME);
             keep_last(&mut d.standalone_stopped, MAX_LIST);
@@ -263,6 +274,9 @@ pub fn fit_json(r: &Report) -> String {
                 for h in &mut s.hooks {
                     cap_opt(&mut h.cause, 256);
                 }
+                for h in &mut s.handlers {
+                    cap_text(&mut h.output, 160);
+                }
             })
         },
         &|r| {
@@ -295,6 +309,10 @@ pub fn fit_json(r: &Report) -> String {
                 s.containers.clear();
                 s.warnings.truncate(1);
                 s.hooks.truncate(2);
+                s.handlers.retain(|h| h.finished_at.is_none());
+                for h in &mut s.handlers {
+                    h.output.clear();
+                }
             })
         },
     ];
@@ -405,6 +423,19 @@ mod tests {
                 latency_ms: Some(u64::MAX),
                 heartbeats: u32::MAX,
                 cause: Some(huge("cause")),
+            })
+            .collect();
+        s.handlers = (0..30)
+            .map(|i| crate::status::state::HandlerRecord {
+                hook: huge(&format!("handler{i}")),
+                attempt: u32::MAX,
+                started_at: time::OffsetDateTime::UNIX_EPOCH,
+                finished_at: (i % 2 == 0).then_some(time::OffsetDateTime::UNIX_EPOCH),
+                result: Some(huge("result")),
+                exit_code: Some(i32::MIN),
+                duration_ms: Some(u64::MAX),
+                output: huge("output"),
+                closed: false,
             })
             .collect();
         s.drain = Some(DrainRecord {

@@ -309,6 +309,37 @@ pub struct DrainRecord {
     pub drained_at: Option<OffsetDateTime>,
 }
 
+/// One run of an operator hook command (`[hooks]`, src/lifecycle/handlers.rs), written (fsynced)
+/// before it starts and again when it ends: a restart that finds one started but not finished
+/// runs it again with the next attempt number, and never runs a finished one again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HandlerRecord {
+    /// `in_service`, `pre_drain`, `post_drain`, `on_failure`.
+    pub hook: String,
+    pub attempt: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub finished_at: Option<OffsetDateTime>,
+    /// `ok`, `failed`, `timeout` (killed), `error` (could not start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The last of its output (stdout and stderr), capped.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output: String,
+    /// Its step is over (an undrain ends the drain's): the next drain runs the hook afresh.
+    #[serde(default)]
+    pub closed: bool,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub name: String,
@@ -369,6 +400,9 @@ pub struct State {
     pub hook_intents: Vec<HookIntent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<DrainRecord>,
+    /// Operator hook runs (at least once per step: see `HandlerRecord`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handlers: Vec<HandlerRecord>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,6 +429,7 @@ impl State {
             hooks: Vec::new(),
             hook_intents: Vec::new(),
             drain: None,
+            handlers: Vec::new(),
             warnings: Vec::new(),
             error: None,
         }
@@ -461,6 +496,7 @@ impl StateStore {
             state.stage = prev.stage;
             state.registration = prev.registration;
             state.drain = prev.drain;
+            state.handlers = prev.handlers;
             if matches!(
                 prev.outcome,
                 Outcome::Draining | Outcome::Drained | Outcome::Terminated

@@ -30,3 +30,10 @@ fn send(states: &[NotifyState]) {
         tracing::warn!(error = %e, "cannot notify systemd");
     }
 }
+
+/// `EXTEND_TIMEOUT_USEC`: the start may take `by` longer than the unit's TimeoutStartSec from
+/// now (bootstrap containers run before READY=1, each with its own timeout).
+pub fn extend_timeout(by: std::time::Duration) {
+    let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+    send(&[NotifyState::ExtendTimeoutUsec(usec)]);
+}

@@ -416,6 +416,11 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     args = parse_args(argv)
     settings = load_settings(dict(os.environ), args.config)
+    required = os.environ.get("FAKE_ECS_REQUIRE_FILE")
+    if required and not os.path.exists(required):
+        # What a node's bootstrap step prepares (a mount, a CA bundle): the agent must find it.
+        log.error("FAKE_ECS_REQUIRE_FILE %s is missing: the node was not prepared", required)
+        return 1
     cluster = settings.get("ECS_CLUSTER", "")
     if not cluster:
         log.error("ECS_CLUSTER is not set: refusing to register (the real agent would join "

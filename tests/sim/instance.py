@@ -70,15 +70,17 @@ class Instance:
 
     @classmethod
     def boot(cls, name: str, env_file: Path, image: str,
-             user_data: Path | None = None) -> "Instance":
-        """user_data: a TOML file placed in /etc/ecs-boot/config.d, as cloud-init would."""
+             user_data: Path | None = None, shared_dir: Path | None = None) -> "Instance":
+        """user_data: a TOML file placed in /etc/ecs-boot/config.d, as cloud-init would;
+        shared_dir: a host directory mounted at the same path (see boot-instance)."""
         busy = [p for p in AGENT_PORTS if port_open(p)]
         if busy:
             raise RuntimeError(f"127.0.0.1 ports {busy} are taken: another simulated instance or "
                                "fake ECS agent is running on this host (docker ps --filter "
                                "label=ecs-boot-sim)")
         remove_system_containers()
-        env = {**os.environ, **({"USER_DATA_CONFIG": str(user_data)} if user_data else {})}
+        env = {**os.environ, **({"USER_DATA_CONFIG": str(user_data)} if user_data else {}),
+               **({"SHARED_DIR": str(shared_dir)} if shared_dir else {})}
         subprocess.run([str(SIM_DIR / "boot-instance"), name, str(env_file), image], check=True,
                        capture_output=True, text=True, timeout=60, env=env)
         instance = cls(name)
