@@ -20,7 +20,7 @@ from moto.autoscaling.models import (
 )
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
-from moto.ecs.models import Container, Task
+from moto.ecs.models import Container, Service, Task
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -159,6 +159,7 @@ def install() -> None:
     # DescribeTasks. Real tasks stop only when asked: StopTask, or the fake agent's drain.
     Task.advance = lambda self: None
     Container.__init__ = _wrap_container_init(Container.__init__)
+    Service.__init__ = _wrap_service_init(Service.__init__)
     ssm_ext.install()  # SSM Run Command that runs against simulated instances
     _installed = True
 
@@ -170,6 +171,16 @@ def _wrap_container_init(original):
         # Rust SDK (rightly) refuses to parse.
         self.cpu = None if self.cpu is None else str(self.cpu)
         self.memory = None if self.memory is None else str(self.memory)
+    return __init__
+
+
+def _wrap_service_init(original):
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        # moto answers `networkConfiguration: {}` for a service without one (bridge networking);
+        # AWS leaves it out, and the Terraform AWS provider crashes on the empty object.
+        if not self.network_configuration:
+            self.network_configuration = None
     return __init__
 
 
