@@ -160,6 +160,8 @@ def install() -> None:
     Task.advance = lambda self: None
     Container.__init__ = _wrap_container_init(Container.__init__)
     Service.__init__ = _wrap_service_init(Service.__init__)
+    _relax_codebuild_locations()
+    _codepipeline_epoch_timestamps()
     ssm_ext.install()  # SSM Run Command that runs against simulated instances
     _installed = True
 
@@ -182,6 +184,48 @@ def _wrap_service_init(original):
         if not self.network_configuration:
             self.network_configuration = None
     return __init__
+
+
+def _relax_codebuild_locations():
+    """moto requires a location for every CodeBuild source and artifact; AWS refuses one for
+    CODEPIPELINE and NO_SOURCE sources and CODEPIPELINE artifacts (CodePipeline supplies them)."""
+    import moto.codebuild.responses as cb
+
+    if getattr(cb, "_ecs_boot_relaxed", False):
+        return
+    check_source, check_artifacts = (cb._validate_required_params_source,
+                                     cb._validate_required_params_artifacts)
+
+    def source(src):
+        if src.get("type") in ("CODEPIPELINE", "NO_SOURCE") and not src.get("location"):
+            return
+        check_source(src)
+
+    def artifacts(art):
+        if art.get("type") == "CODEPIPELINE" and not art.get("location"):
+            return
+        check_artifacts(art)
+
+    cb._validate_required_params_source = source
+    cb._validate_required_params_artifacts = artifacts
+    cb._ecs_boot_relaxed = True
+
+
+def _codepipeline_epoch_timestamps():
+    """CodePipeline is a JSON protocol: timestamps are epoch numbers. moto 5.2.1 sends ISO strings
+    in GetPipeline's metadata, which the AWS SDKs (Terraform's provider too) refuse to decode."""
+    import calendar
+
+    from moto.codepipeline.models import CodePipeline
+
+    def metadata(self):
+        return {
+            "pipelineArn": self._arn,
+            "created": calendar.timegm(self._created.utctimetuple()),
+            "updated": calendar.timegm(self._updated.utctimetuple()),
+        }
+
+    CodePipeline.metadata = property(metadata)
 
 
 # --- Server -----------------------------------------------------------------------------------
