@@ -73,7 +73,9 @@ resource "aws_kms_alias" "artifacts" {
 resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_18:Access logs need a log bucket the caller owns; CloudTrail records who started and approved executions.
   #checkov:skip=CKV_AWS_144:Artifacts are reproducible from the source; cross-region replication would copy every deployment artifact for nothing.
-  bucket_prefix = "${var.name}-artifacts-"
+  # A name known at plan time: the buildspecs and the pipeline's source name it, and a plan
+  # shows them whole.
+  bucket        = local.artifact_bucket
   force_destroy = true
   tags          = var.tags
 }

@@ -10,7 +10,7 @@ locals {
   standard_image = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 
   release_buildspec = local.image_pipeline ? templatefile("${path.module}/buildspecs/describe_image.yml", {
-    repository_url  = aws_ecr_repository.release[0].repository_url
+    repository_url  = local.repository_url
     repository_name = var.source_image.repository_name
     tag_prefix      = var.source_image.release_tag_prefix
     container_name  = var.deploy.container_name
@@ -52,13 +52,12 @@ locals {
         source_type = "NO_SOURCE"
         location    = null
         buildspec = templatefile("${path.module}/buildspecs/record_image.yml", {
-          registry_id     = aws_ecr_repository.release[0].registry_id
-          repository_name = aws_ecr_repository.release[0].name
-          repository_url  = aws_ecr_repository.release[0].repository_url
+          registry_id     = local.account_id
+          repository_name = var.source_image.repository_name
+          repository_url  = local.repository_url
           tag_prefix      = var.source_image.release_tag_prefix
-          bucket          = aws_s3_bucket.artifacts.id
+          bucket          = local.artifact_bucket
           key             = local.source_key
-          kms_key_arn     = aws_kms_key.artifacts.arn
         })
         image       = local.standard_image
         compute     = "BUILD_GENERAL1_SMALL"

@@ -239,9 +239,7 @@ data "aws_iam_policy_document" "builds" {
 }
 
 resource "aws_iam_role_policy" "builds" {
-  #checkov:skip=CKV_AWS_290:Only the packer build writes without a resource ARN: Packer's EC2 calls create resources that have none yet (scoped to this region).
   #checkov:skip=CKV_AWS_289:Only the packer build has EC2 permissions without a resource ARN: the image and instances it creates do not exist yet (scoped to this region).
-  #checkov:skip=CKV_AWS_355:Resource "*" only for ecr:GetAuthorizationToken and Packer's EC2 calls, which have no resource-level scope.
   for_each = local.builds
 
   name   = each.key

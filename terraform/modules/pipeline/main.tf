@@ -21,12 +21,15 @@ locals {
   region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
 
-  image_pipeline = var.source_image != null
+  image_pipeline  = var.source_image != null
+  artifact_bucket = "${var.name}-${local.account_id}-${local.region}"
+  # Known at plan time (a plan shows the buildspecs whole); the repository's own attribute is not.
+  repository_url = local.image_pipeline ? "${local.account_id}.dkr.ecr.${local.region}.${data.aws_partition.current.dns_suffix}/${var.source_image.repository_name}" : null
   deploy_kind    = var.deploy.kind
 
   # An image push is recorded as a zip in the artifact bucket (the release record); a manifest
   # comes from the user's (Packer's) bucket.
-  source_bucket = local.image_pipeline ? aws_s3_bucket.artifacts.id : var.source_manifest.bucket
+  source_bucket = local.image_pipeline ? local.artifact_bucket : var.source_manifest.bucket
   source_key    = local.image_pipeline ? "releases/${var.name}/release.zip" : var.source_manifest.object_key
   source_kms    = local.image_pipeline ? null : var.source_manifest.kms_key_arn
 
@@ -65,6 +68,7 @@ resource "aws_codepipeline" "this" {
       owner            = "AWS"
       provider         = "S3"
       version          = "1"
+      run_order        = 1
       namespace        = "SourceVariables"
       output_artifacts = ["source"]
 
@@ -86,6 +90,7 @@ resource "aws_codepipeline" "this" {
       owner            = "AWS"
       provider         = "CodeBuild"
       version          = "1"
+      run_order        = 1
       namespace        = "Release"
       input_artifacts  = ["source"]
       output_artifacts = ["release"]

@@ -3,8 +3,8 @@ variable "name" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$", var.name))
-    error_message = "name must be 3-40 lower-case letters, digits or '-' (it also names an S3 bucket and CodeBuild projects)."
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,28}[a-z0-9]$", var.name))
+    error_message = "name must be 3-30 lower-case letters, digits or '-' (the artifact bucket is <name>-<account>-<region>)."
   }
 }
 
