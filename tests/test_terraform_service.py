@@ -132,7 +132,7 @@ def service_root(tmp_path, moto_url, *, load_balancer: bool = True, extra: str =
       ecr_repository_arns    = ["arn:aws:ecr:us-east-1:123456789012:repository/web"]
       {lb}
       {extra}
-      depends_on = [aws_ecs_cluster_capacity_providers.this]
+
     }}
 
     output "service" {{
