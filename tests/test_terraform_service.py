@@ -328,8 +328,10 @@ def test_service_applies_on_the_capacity_provider_and_destroys(moto, tmp_path):
 
     root.destroy()
     ecs = make_client("ecs", moto.url)
-    assert [s for s in ecs.list_services(cluster="platform")["serviceArns"]] == [] \
-        if ecs.list_clusters()["clusterArns"] else True
+    active = [s["serviceName"] for c in ecs.list_clusters()["clusterArns"]
+              for s in ecs.describe_services(cluster=c, services=["web"])["services"]
+              if s["status"] == "ACTIVE"]
+    assert active == []
     assert make_client("elbv2", moto.url).describe_target_groups()["TargetGroups"] == []
     assert inventory(moto) == {}
 

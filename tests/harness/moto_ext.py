@@ -188,7 +188,8 @@ def _wrap_service_init(original):
 
 def _relax_codebuild_locations():
     """moto requires a location for every CodeBuild source and artifact; AWS refuses one for
-    CODEPIPELINE and NO_SOURCE sources and CODEPIPELINE artifacts (CodePipeline supplies them)."""
+    CODEPIPELINE and NO_SOURCE sources and CODEPIPELINE artifacts (CodePipeline supplies them).
+    And DeleteProject by ARN."""
     import moto.codebuild.responses as cb
 
     if getattr(cb, "_ecs_boot_relaxed", False):
@@ -208,6 +209,17 @@ def _relax_codebuild_locations():
 
     cb._validate_required_params_source = source
     cb._validate_required_params_artifacts = artifacts
+
+    # DeleteProject takes a name or an ARN (Terraform sends the ARN); moto looks up names only and
+    # silently keeps the project.
+    from moto.codebuild.models import CodeBuildBackend
+
+    delete_project = CodeBuildBackend.delete_project
+
+    def delete_by_name_or_arn(self, project_name):
+        return delete_project(self, project_name.split(":project/", 1)[-1])
+
+    CodeBuildBackend.delete_project = delete_by_name_or_arn
     cb._ecs_boot_relaxed = True
 
 

@@ -66,7 +66,6 @@ variable "container" {
     command           = optional(list(string))
     stop_timeout      = optional(number, 30)
     readonly_root     = optional(bool, true)
-    health_check_path = optional(string)
   })
 
   validation {
