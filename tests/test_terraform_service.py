@@ -229,8 +229,8 @@ def calls(moto, service: str, action: str) -> list[dict]:
     return [c["params"] for c in moto.calls(service=service, action=action)]
 
 
-def pipeline_values(plan) -> dict:
-    return plan.planned_values()["module.pipeline.aws_codepipeline.this"]
+def pipeline_values(plan, module: str = "pipeline") -> dict:
+    return plan.planned_values()[f"module.{module}.aws_codepipeline.this"]
 
 
 def stage_layout(pipeline: dict) -> list[tuple[str, list[tuple[str, str, int]]]]:
@@ -713,3 +713,44 @@ def test_ami_pipeline_applies_and_destroys(moto, tmp_path):
 
     root.destroy()
     assert _pipeline_inventory(moto) == {}
+
+
+# --------------------------------------------------------------------------------------------
+# examples/platform: cluster + two groups + one service + its image pipeline
+# --------------------------------------------------------------------------------------------
+
+PLATFORM_VARS = {"region": "us-east-1",
+                 "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/0000"}
+
+
+def test_platform_example_plans(moto, tmp_path):
+    ssm = make_client("ssm", moto.url)
+    ssm.put_parameter(Name="/ecs-boot/ami/x86_64", Value="ami-0123456789abcdef0", Type="String")
+    root = TerraformRoot.copy_of("examples/platform", tmp_path, moto.url)
+    root.init()
+    plan = root.plan(PLATFORM_VARS)
+    values = plan.planned_values()
+
+    groups = {v["name"]: v for a, v in values.items() if a.endswith("aws_autoscaling_group.this")}
+    assert sorted(groups) == ["platform-od", "platform-spot"]
+    assert groups["platform-spot"].get("mixed_instances_policy")
+    assert not groups["platform-od"].get("mixed_instances_policy")
+    association = values["module.cluster.aws_ecs_cluster_capacity_providers.this"]
+    assert sorted(association["capacity_providers"]) == ["platform-od", "platform-spot"]
+
+    svc = values["module.web.aws_ecs_service.this"]
+    assert {s["capacity_provider"]: (s["base"], s["weight"]) for s in svc["capacity_provider_strategy"]} == {
+        "platform-od": (1, 1), "platform-spot": (0, 3)}
+    assert svc["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    tg = values["module.web.aws_lb_target_group.this[0]"]
+    assert tg["deregistration_delay"] == "60"
+
+    p = pipeline_values(plan, "web_images")
+    assert [s["name"] for s in p["stage"]] == ["Source", "Release", "dev"]
+    assert p["stage"][2]["action"][0]["role_arn"] == "arn:aws:iam::123456789012:role/platform-web-deploy"
+
+    # With a production environment the pipeline gains a stage behind an approval.
+    prod = {"role_arn": "arn:aws:iam::222222222222:role/platform-web-deploy",
+            "cluster_name": "platform", "service_name": "web"}
+    p = pipeline_values(root.plan({**PLATFORM_VARS, "prod": prod}, refresh=False), "web_images")
+    assert stage_layout(p)[3] == ("prod", [("Approve", "Approval", 1), ("Deploy", "Deploy", 2)])

@@ -11,12 +11,14 @@ module "web_images" {
 
   name         = "${var.name}-web"
   source_image = { repository_name = "${var.name}/web" }
-  deploy       = { kind = "ecs", container_name = module.web.container_name }
+  deploy       = { kind = "ecs", container_name = "app" }
   environments = concat(
     [{
       name     = "dev"
       role_arn = local.deploy_role_arn
-      ecs      = { cluster_name = module.web.cluster_name, service_name = module.web.service_name }
+      # Names, not the service module's outputs: the repository the service pulls from is part of
+      # this pipeline, so the pipeline cannot wait for the service.
+      ecs = { cluster_name = var.name, service_name = local.service_name }
     }],
     var.prod == null ? [] : [{
       name     = "prod"
@@ -29,15 +31,15 @@ module "web_images" {
 module "web" {
   source = "../../modules/service"
 
-  name        = "web"
+  name        = local.service_name
   cluster_arn = module.cluster.cluster_arn
   capacity_provider_strategy = [
     { capacity_provider = module.on_demand.capacity_provider_name, base = 1, weight = 1 },
     { capacity_provider = module.spot.capacity_provider_name, weight = 3 },
   ]
   container = {
-    image             = var.initial_image
-    port              = 80
+    image         = var.initial_image
+    port          = 80
     readonly_root = false # nginx writes its cache and pid file
   }
   desired_count       = 2
@@ -62,6 +64,7 @@ module "web" {
 # Named up front so the pipeline can be given its ARN while the role trusts the pipeline's role.
 
 locals {
+  service_name     = "web"
   deploy_role_name = "${var.name}-web-deploy"
   deploy_role_arn  = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:role/${local.deploy_role_name}"
 }

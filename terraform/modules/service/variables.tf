@@ -56,16 +56,16 @@ variable "capacity_provider_strategy" {
 variable "container" {
   description = "The service's one container. image is the first deployment's image; the pipeline deploys every later one (by digest), and Terraform ignores the task definition afterwards."
   type = object({
-    name              = optional(string, "app")
-    image             = string
-    cpu               = optional(number, 256)
-    memory            = optional(number, 512)
-    port              = optional(number)
-    environment       = optional(map(string), {})
-    secrets           = optional(map(string), {})
-    command           = optional(list(string))
-    stop_timeout      = optional(number, 30)
-    readonly_root     = optional(bool, true)
+    name          = optional(string, "app")
+    image         = string
+    cpu           = optional(number, 256)
+    memory        = optional(number, 512)
+    port          = optional(number)
+    environment   = optional(map(string), {})
+    secrets       = optional(map(string), {})
+    command       = optional(list(string))
+    stop_timeout  = optional(number, 30)
+    readonly_root = optional(bool, true)
   })
 
   validation {
