@@ -1,5 +1,5 @@
 ################################################################################
-# Public application load balancer: HTTPS only (HTTP redirects), invalid headers dropped.
+# Public application load balancer: HTTPS only (TLS 1.2+), invalid headers dropped.
 ################################################################################
 
 resource "aws_security_group" "alb" {
@@ -18,15 +18,6 @@ resource "aws_vpc_security_group_ingress_rule" "alb_https" {
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "alb_http" {
-  security_group_id = aws_security_group.alb.id
-  description       = "HTTP from anywhere, redirected to HTTPS"
-  ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
   cidr_ipv4         = "0.0.0.0/0"
 }
 
@@ -62,21 +53,6 @@ resource "aws_lb_listener" "https" {
     fixed_response {
       content_type = "text/plain"
       status_code  = "404"
-    }
-  }
-}
-
-resource "aws_lb_listener" "http" {
-  load_balancer_arn = aws_lb.this.arn
-  port              = 80
-  protocol          = "HTTP"
-
-  default_action {
-    type = "redirect"
-    redirect {
-      port        = "443"
-      protocol    = "HTTPS"
-      status_code = "HTTP_301"
     }
   }
 }

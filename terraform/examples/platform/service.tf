@@ -86,6 +86,7 @@ resource "aws_iam_role" "deploy" {
 }
 
 data "aws_iam_policy_document" "deploy" {
+  #checkov:skip=CKV_AWS_356:ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition support no resource-level scope.
   statement {
     sid       = "UpdateTheService"
     actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
@@ -95,8 +96,14 @@ data "aws_iam_policy_document" "deploy" {
   # No resource-level scope exists for task definition registration and lookup.
   statement {
     sid       = "RegisterRevisions"
-    actions   = ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:TagResource"]
+    actions   = ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"]
     resources = ["*"]
+  }
+
+  statement {
+    sid       = "TagRevisionsOfThisFamily"
+    actions   = ["ecs:TagResource"]
+    resources = ["arn:aws:ecs:${var.region}:${data.aws_caller_identity.current.account_id}:task-definition/${module.web.task_definition_family}:*"]
   }
 
   statement {

@@ -2,8 +2,14 @@
 # VPC: public subnets (load balancer, NAT gateways) and private subnets (instances) in each AZ
 ################################################################################
 
+# Zones are named explicitly: a new AZ in the region must not silently reshape the network.
 data "aws_availability_zones" "available" {
   state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = local.azs
+  }
 }
 
 locals {
