@@ -24,7 +24,7 @@ from moto.ecs.models import Container, Task
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import lifecycle, ssm_ext
+from . import lifecycle, refresh, ssm_ext
 from .calllog import HarnessApp
 
 REGION = "us-east-1"
@@ -92,8 +92,13 @@ def _wrap_replace_instances(original):
     def replace_autoscaling_group_instances(self, count_needed, propagated_tags):
         before = set(map(id, self.instance_states))
         original(self, count_needed, propagated_tags)
+        # moto tags the template's default version; AWS tags the version the group launched.
+        version = (self.ec2_launch_template.get_version(self.launch_template_version).number
+                   if self.ec2_launch_template else None)
         for state in self.instance_states:
             if id(state) not in before:
+                if version is not None:
+                    state.instance.add_tags({"aws:ec2launchtemplate:version": str(version)})
                 lifecycle.begin_wait(state, "Pending:Wait")
 
     return replace_autoscaling_group_instances
@@ -159,6 +164,7 @@ def install() -> None:
     # DescribeTasks. Real tasks stop only when asked: StopTask, or the fake agent's drain.
     Task.advance = lambda self: None
     Container.__init__ = _wrap_container_init(Container.__init__)
+    refresh.install()  # Start/Describe/Cancel/RollbackInstanceRefresh
     ssm_ext.install()  # SSM Run Command that runs against simulated instances
     _installed = True
 
@@ -241,6 +247,14 @@ class MotoServer:
 
     def completions(self) -> list[dict]:
         return lifecycle.completions()
+
+    def refreshes(self, asg: str | None = None, region: str = REGION) -> list[dict]:
+        """Instance refreshes, newest first, with the emulator's bookkeeping (refresh.py)."""
+        return refresh.refreshes(asg, region)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the instance-refresh clock (warm-up, checkpoint delay, bake time) and step."""
+        refresh.advance(seconds)
 
     def calls(self, **filters) -> list[dict]:
         """Logged AWS calls; filters: service, action, source ("client", "harness", ...)."""
