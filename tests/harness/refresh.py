@@ -38,6 +38,7 @@ import datetime
 import math
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 
@@ -248,9 +249,15 @@ def start(region: str, asg: str, strategy: str | None, desired: dict | None,
         target = _config(group, spec.get("LaunchTemplateId"), spec.get("LaunchTemplateName"),
                          spec.get("Version"))
     if prefs["AutoRollback"]:
-        why = irreversible_reason(desired, previous, target if desired else None)
+        if not desired:  # AWS's words (terraform-provider-aws#29830)
+            raise ValidationError("The request isn't valid. The AutoRollback parameter cannot be "
+                                  "set to true when the DesiredConfiguration parameter is empty. "
+                                  "Set AutoRollback to false or specify a desired configuration "
+                                  "and try again.")
+        why = irreversible_reason(desired, previous, target)
         if why:
-            raise ValidationError(f"AutoRollback is not supported: {why}")
+            raise ValidationError(f"The request isn't valid. AutoRollback is not supported: "
+                                  f"{why}")
     states = [s for s in group.instance_states if _live(s)]
     if prefs["SkipMatching"]:
         states = [s for s in states if not target.matches(s)]
@@ -303,7 +310,11 @@ def step_all() -> None:
     with lifecycle.LOCK:
         for refresh in list(_refreshes):
             if refresh.status in ACTIVE:
-                _step(refresh)
+                try:
+                    _step(refresh)
+                except Exception as err:  # noqa: BLE001 - an emulator bug must show, not hang
+                    traceback.print_exc()
+                    _end(refresh, "Failed", f"harness error: {type(err).__name__}: {err}")
 
 
 def advance(seconds: float) -> None:
