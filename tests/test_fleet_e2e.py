@@ -16,7 +16,6 @@ the real unit in tests/test_sim_instance.py.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -31,21 +30,13 @@ from harness.procs import http_json, wait_for  # noqa: E402
 from harness.terraform import TerraformRoot, inventory  # noqa: E402
 from harness.tf_fleet import (  # noqa: E402
     AMI, AMI_PARAMETER, REGISTRY_BUCKET, REGISTRY_KEY, ROOT_HCL, Fleet, completions,
-    docker_config_json, forget_terminated, launch_view, prepare_moto)
+    docker_config_json, ecs_boot_binary, forget_terminated, launch_view, prepare_moto)
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BOOT_TIMEOUT = 60
 SETTINGS_BEFORE = {"ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached"}
 SETTINGS_AFTER = {"ECS_IMAGE_PULL_BEHAVIOR": "always"}
-
-
-def binary() -> Path:
-    path = Path(os.environ.get("ECS_BOOT_BIN") or REPO_ROOT / "target/debug/ecs-boot")
-    if not path.is_file():
-        pytest.skip(f"ecs-boot binary not found at {path}")
-    return path.resolve()
 
 
 class Stack:
@@ -83,7 +74,8 @@ def stack(moto_server, tmp_path_factory):
     s.tf.init()
     s.tf.apply({"agent_settings": SETTINGS_BEFORE})
     s.out = s.tf.outputs()
-    s.fleet = Fleet(s.client, moto_server.url, s.out["asg"], s.tmp / "instances", binary())
+    s.fleet = Fleet(s.client, moto_server.url, s.out["asg"], s.tmp / "instances",
+                    ecs_boot_binary())
     s.timings["apply"] = time.monotonic() - started
     yield s
     s.fleet.stop_all()

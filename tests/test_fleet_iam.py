@@ -26,8 +26,7 @@ from harness.procs import wait_for  # noqa: E402
 from harness.terraform import TerraformRoot  # noqa: E402
 from harness.tf_fleet import (  # noqa: E402
     REGISTRY_BUCKET, REGISTRY_KEY, ROOT_HCL, Fleet, completions, docker_config_json,
-    prepare_moto)
-from test_fleet_e2e import binary  # noqa: E402
+    ecs_boot_binary, prepare_moto)
 
 pytestmark = pytest.mark.e2e
 
@@ -115,7 +114,7 @@ def stack(moto_server, tmp_path_factory):
               "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
               "AWS_SESSION_TOKEN": creds["SessionToken"]}
     s.fleet = Fleet(s.as_admin, moto_server.url, s.out["asg"],
-                    tmp_path_factory.mktemp("iam-instances"), binary(), credentials=s.role)
+                    tmp_path_factory.mktemp("iam-instances"), ecs_boot_binary(), credentials=s.role)
     iam_ext.set_enforcement(0)
     try:
         yield s

@@ -26,7 +26,7 @@ import yaml
 from . import lifecycle
 from .imds import FakeImds
 from .moto_ext import make_client
-from .procs import FakeAgent, base_env, free_port, wait_for
+from .procs import FakeAgent, base_env, free_port, link_host, wait_for
 from .world import follow_lifecycle
 
 NAME = "fleet"
@@ -102,6 +102,17 @@ wait = "5s"
 [drain]
 poll_interval = "200ms"
 """
+
+
+def ecs_boot_binary() -> Path:
+    """$ECS_BOOT_BIN, else target/debug/ecs-boot; the test is skipped without one."""
+    import pytest
+
+    repo = Path(__file__).resolve().parent.parent.parent
+    path = Path(os.environ.get("ECS_BOOT_BIN") or repo / "target/debug/ecs-boot")
+    if not path.is_file():
+        pytest.skip(f"ecs-boot binary not found at {path}: run `cargo build` or set ECS_BOOT_BIN")
+    return path.resolve()
 
 
 def prepare_moto(client, registry_secret: str) -> None:
@@ -194,6 +205,7 @@ class ProcessInstance:
             target = self.root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
+        link_host(self.root)  # the root's /proc and docker.sock are the host's, as on EC2
         log = self.workdir / "ecs-boot.log"
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
