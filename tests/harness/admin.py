@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl
 
-from . import lifecycle
+from . import lifecycle, refresh
 
 REGION = "us-east-1"
 
@@ -71,6 +71,18 @@ def _complete(body: dict) -> tuple[int, dict]:
     return 200, action.describe()
 
 
+def _advance(body: dict) -> tuple[int, dict]:
+    try:
+        seconds = float(body.get("seconds", 0))
+    except (TypeError, ValueError):
+        return 400, {"error": "seconds must be a number"}
+    if seconds < 0:
+        return 400, {"error": "the clock only moves forward"}
+    refresh.advance(seconds)
+    return 200, {"offset": refresh.CLOCK.offset, "refreshes": refresh.refreshes(
+        body.get("asg"), body.get("region", REGION))}
+
+
 def _add_fault(app, body: dict) -> tuple[int, dict]:
     try:
         return 200, app.faults.add(body)
@@ -110,12 +122,16 @@ def handle(app, environ, start_response):
             ("DELETE", "/calls"): lambda: (app.log.clear(), (200, {"ok": True}))[1],
             ("GET", "/lifecycle"): lambda: _lifecycle_get(query),
             ("POST", "/lifecycle"): lambda: _lifecycle_set(body),
-            ("POST", "/lifecycle/complete"): lambda: _complete(body),
+            ("POST", "/lifecycle/complete"): lambda: (_complete(body), refresh.step_all())[0],
             ("GET", "/lifecycle/actions"): lambda: (200, {
                 "actions": lifecycle.actions(query.get("instance"))}),
             ("GET", "/completions"): lambda: (200, {"completions": lifecycle.completions()}),
-            ("POST", "/reset"): lambda: (lifecycle.reset(), app.log.clear(), app.faults.clear(),
-                                         app.holds.clear(), (200, {"ok": True}))[4],
+            ("POST", "/reset"): lambda: (lifecycle.reset(), refresh.reset(), app.log.clear(),
+                                         app.faults.clear(), app.holds.clear(),
+                                         (200, {"ok": True}))[5],
+            ("GET", "/refresh"): lambda: (200, {"refreshes": refresh.refreshes(
+                query.get("asg"), query.get("region", REGION))}),
+            ("POST", "/refresh/advance"): lambda: _advance(body),
             ("GET", "/faults"): lambda: (200, {"faults": app.faults.rules()}),
             ("POST", "/faults"): lambda: _add_fault(app, body),
             ("DELETE", "/faults"): lambda: (app.faults.clear(), (200, {"ok": True}))[1],

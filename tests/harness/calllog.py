@@ -16,7 +16,7 @@ import time
 import uuid
 from urllib.parse import parse_qsl
 
-from . import admin, lifecycle
+from . import admin, lifecycle, refresh
 
 # Query-protocol keys that say nothing about the call.
 _NOISE = {"Action", "Version"}
@@ -351,8 +351,10 @@ class HarnessApp:
         with lifecycle.LOCK:
             # Materialise the response inside the lock: moto may do its work lazily.
             response = list(self.moto_app(environ, recording_start_response))
+            refresh.step_all()  # a completed hook or a scaling call may let a refresh move on
             if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
                 lifecycle.reset()
+                refresh.reset()
                 self.log.clear()
                 self.faults.clear()
                 self.holds.clear()

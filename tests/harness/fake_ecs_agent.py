@@ -164,6 +164,7 @@ class Agent:
             "ecs", region_name=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
             aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),  # role credentials
             config=Config(user_agent_extra="fake-ecs-agent", retries={"max_attempts": 3}))
         self.lock = threading.Lock()
         self.arn: str | None = None

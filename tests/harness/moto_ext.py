@@ -20,11 +20,13 @@ from moto.autoscaling.models import (
 )
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
+from moto.core.types import Base64EncodedString
+from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.ecs.models import Container, Service, Task
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import lifecycle, ssm_ext
+from . import iam_ext, lifecycle, refresh, ssm_ext
 from .calllog import HarnessApp
 
 REGION = "us-east-1"
@@ -92,8 +94,13 @@ def _wrap_replace_instances(original):
     def replace_autoscaling_group_instances(self, count_needed, propagated_tags):
         before = set(map(id, self.instance_states))
         original(self, count_needed, propagated_tags)
+        # moto tags the template's default version; AWS tags the version the group launched.
+        version = (self.ec2_launch_template.get_version(self.launch_template_version).number
+                   if self.ec2_launch_template else None)
         for state in self.instance_states:
             if id(state) not in before:
+                if version is not None:
+                    state.instance.add_tags({"aws:ec2launchtemplate:version": str(version)})
                 lifecycle.begin_wait(state, "Pending:Wait")
 
     return replace_autoscaling_group_instances
@@ -136,6 +143,19 @@ def _wrap_terminate_instance(original):
     return terminate_instance
 
 
+def _wrap_set_instance_protection(original):
+    def set_instance_protection(self, group_name, instance_ids, protected_from_scale_in):
+        original(self, group_name, instance_ids, protected_from_scale_in)
+        # Auto Scaling keeps reconciling: once protection is lifted, a group above its desired
+        # capacity scales in (moto only looks when the capacity is set).
+        group = self.autoscaling_groups[group_name]
+        if not protected_from_scale_in and len(_active_instances(group)) > (
+                group.desired_capacity or 0):
+            group.set_desired_capacity(group.desired_capacity)
+
+    return set_instance_protection
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -152,18 +172,30 @@ def install() -> None:
     FakeAutoScalingGroup.set_desired_capacity = _wrap_set_desired_capacity(
         FakeAutoScalingGroup.set_desired_capacity
     )
+    AutoScalingBackend.set_instance_protection = _wrap_set_instance_protection(
+        AutoScalingBackend.set_instance_protection)
     AutoScalingBackend.terminate_instance = _wrap_terminate_instance(
         AutoScalingBackend.terminate_instance
     )
     # moto advances a task one step (RUNNING -> DEACTIVATING -> ... STOPPED) on every
     # DescribeTasks. Real tasks stop only when asked: StopTask, or the fake agent's drain.
+    LaunchTemplateVersion.user_data = property(_template_user_data)
     Task.advance = lambda self: None
     Container.__init__ = _wrap_container_init(Container.__init__)
     Service.__init__ = _wrap_service_init(Service.__init__)
     _relax_codebuild_locations()
     _codepipeline_epoch_timestamps()
+    refresh.install()  # Start/Describe/Cancel/RollbackInstanceRefresh
+    iam_ext.install()  # resource ARNs for IAM enforcement (ASG, ECS, SSM)
     ssm_ext.install()  # SSM Run Command that runs against simulated instances
     _installed = True
+
+
+def _template_user_data(self):
+    # CreateLaunchTemplateVersion stores UserData as a plain (base64) string, and moto's own
+    # property then asserts when a group launches from that version.
+    user_data = self.data.get("UserData")
+    return Base64EncodedString(user_data) if isinstance(user_data, str) else user_data
 
 
 def _wrap_container_init(original):
@@ -308,6 +340,14 @@ class MotoServer:
 
     def completions(self) -> list[dict]:
         return lifecycle.completions()
+
+    def refreshes(self, asg: str | None = None, region: str = REGION) -> list[dict]:
+        """Instance refreshes, newest first, with the emulator's bookkeeping (refresh.py)."""
+        return refresh.refreshes(asg, region)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the instance-refresh clock (warm-up, checkpoint delay, bake time) and step."""
+        refresh.advance(seconds)
 
     def calls(self, **filters) -> list[dict]:
         """Logged AWS calls; filters: service, action, source ("client", "harness", ...)."""
