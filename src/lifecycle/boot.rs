@@ -73,11 +73,6 @@ pub async fn prepare(
     rec: Recorder<'_>,
     known: &mut Known,
 ) -> Result<Prepared> {
-    if rec.is_some() {
-        // A new run decides afresh: until it has written ecs.config again, `gate` must not pass
-        // on an earlier run's marker (a restarted ecs-boot that fails now must fail closed).
-        let _ = std::fs::remove_file(paths.ready_marker());
-    }
     let (identity, trusted) = phase(rec, "identity", async {
         let id = imds.identity().await?;
         // The trusted layers' ${region}, ${account_id} and ${instance_id} become real values.
@@ -190,6 +185,12 @@ pub async fn prepare(
     })
 }
 
+/// Closes the gate: a new run decides afresh, so until it has written ecs.config again `gate`
+/// must not pass on an earlier run's marker (a restarted ecs-boot that fails now fails closed).
+pub fn close_gate(paths: &Paths) {
+    let _ = std::fs::remove_file(paths.ready_marker());
+}
+
 /// Opens the gate: the per-boot ready marker `gate` checks against ecs.config. Not written while
 /// the instance is warmed, so a warming instance's ECS agent never registers.
 pub fn open_gate(prepared: &Prepared, paths: &Paths) -> Result<()> {
@@ -198,10 +199,15 @@ pub fn open_gate(prepared: &Prepared, paths: &Paths) -> Result<()> {
     Ok(())
 }
 
-/// Writes ecs.config and records what was written. The gate stays as it was: `open_gate`.
+/// Writes ecs.config and records what was written. An open gate (a reload) stays open for the
+/// old file and the new one while the file is replaced; `open_gate` then narrows it to the new.
 pub async fn write(prepared: &Prepared, paths: &Paths, rec: &StateStore) -> Result<()> {
     phase(Some(rec), "ecs-config-write", async {
         let text = prepared.rendered.text.as_bytes();
+        if let Ok(open) = std::fs::read_to_string(paths.ready_marker()) {
+            let both = format!("{}\n{}\n", open.trim(), ecs_config::sha256_hex(text));
+            ecs_config::write_atomic(&paths.ready_marker(), both.as_bytes())?;
+        }
         let outcome = ecs_config::write_atomic(&paths.ecs_config(), text)?;
         let sha = ecs_config::sha256_hex(text);
         rec.update(|s| {

@@ -254,6 +254,7 @@ impl Agent {
     /// Config phase: identity, tags, credentials, ecs.config on disk; then whether the instance
     /// is headed for a warm pool (the gate must then stay closed).
     async fn configure(&self, life: &mut Life) -> Event {
+        boot::close_gate(&self.paths);
         let prepared = boot::prepare(
             &self.config,
             &self.paths,

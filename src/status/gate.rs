@@ -13,7 +13,10 @@ pub fn check(paths: &Paths) -> Result<String, String> {
     let config = paths.ecs_config();
     let bytes =
         std::fs::read(&config).map_err(|e| format!("cannot read {}: {e}", config.display()))?;
-    if sha256_hex(&bytes) != expected.trim() {
+    // A reload lists the old and the new hash while it replaces the file, so the gate never
+    // refuses a file ecs-boot wrote (see lifecycle::boot::write).
+    let sha = sha256_hex(&bytes);
+    if !expected.lines().any(|l| l.trim() == sha) {
         return Err(format!(
             "{} changed after ecs-boot wrote it; run `systemctl restart ecs-boot` to render it again",
             config.display()
@@ -50,5 +53,22 @@ mod tests {
         std::fs::write(paths.ecs_config(), "ECS_LOGLEVEL=info\n").unwrap();
         std::fs::write(paths.ready_marker(), sha256_hex(b"ECS_LOGLEVEL=info\n")).unwrap();
         assert!(check(&paths).unwrap_err().contains("no ECS_CLUSTER"));
+    }
+
+    #[test]
+    fn during_a_reload_both_the_old_and_the_new_file_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        std::fs::create_dir_all(paths.ecs_config().parent().unwrap()).unwrap();
+        std::fs::create_dir_all(paths.ready_marker().parent().unwrap()).unwrap();
+        let (old, new) = (b"ECS_CLUSTER=a\n", b"ECS_CLUSTER=b\n");
+        let both = format!("{}\n{}\n", sha256_hex(old), sha256_hex(new));
+        std::fs::write(paths.ready_marker(), both).unwrap();
+        for content in [&old[..], &new[..]] {
+            std::fs::write(paths.ecs_config(), content).unwrap();
+            assert!(check(&paths).is_ok());
+        }
+        std::fs::write(paths.ecs_config(), "ECS_CLUSTER=c\n").unwrap();
+        assert!(check(&paths).is_err());
     }
 }
