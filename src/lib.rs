@@ -13,6 +13,9 @@
 //! - `lifecycle`: the instance's life, from boot to terminate hook
 //! - `cli`: the agent's command line; `fleet`: the operator's
 
+// See main.rs: the lifecycle loop's future is deep.
+#![recursion_limit = "256"]
+
 pub mod cli;
 pub mod config;
 pub mod containers;

@@ -1,6 +1,10 @@
 //! `ecs-boot`, the agent on the instance: parses the command line and reports errors; the work is
 //! in the library (src/lib.rs).
 
+// The lifecycle loop's future nests every stage's work; computing its layout needs more than the
+// default query depth in release builds.
+#![recursion_limit = "256"]
+
 use clap::Parser;
 use ecs_boot::{cli, lifecycle, util};
 

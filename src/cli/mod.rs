@@ -105,7 +105,9 @@ impl Cli {
                     paths,
                 );
                 agent.container_scope.label = args.container_scope;
-                agent.run().await?;
+                // Boxed: the agent's future is deep (every stage's work inlined), and its layout
+                // would otherwise nest into every command's future.
+                Box::pin(agent.run()).await?;
                 Ok(0)
             }
             Command::Render(args) => {
