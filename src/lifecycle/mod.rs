@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod drain;
 pub mod handlers;
+mod evidence;
 pub mod hook;
 pub mod launch;
 pub mod machine;
