@@ -225,6 +225,17 @@ data "aws_iam_policy_document" "ecs_boot" {
     }
   }
 
+  # The flight recorder writes objects under its prefix and nowhere else: no read, no list, no
+  # delete (evidence cannot be read back or erased with the instance's credentials).
+  dynamic "statement" {
+    for_each = var.recorder_location != null ? [1] : []
+    content {
+      sid       = "RecordEvidenceUnderPrefix"
+      actions   = ["s3:PutObject"]
+      resources = ["arn:${local.partition}:s3:::${trimprefix(coalesce(var.recorder_location, "s3://unused/"), "s3://")}*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(local.ssm_parameter_arns) > 0 ? [1] : []
     content {
