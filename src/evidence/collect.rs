@@ -29,7 +29,7 @@ pub struct Artifact {
 /// Everything, secrets removed: ecs.config masked, its secrets cut from every other file.
 pub async fn collect(
     paths: &Paths,
-    container_scope: &str,
+    containers: &crate::containers::Scope,
     trusted_proxies: &[&str],
 ) -> Vec<Artifact> {
     let ecs_config = read_tail(&paths.ecs_config(), ECS_CONFIG_CAP)
@@ -38,7 +38,7 @@ pub async fn collect(
     for url in trusted_proxies {
         redactor.add_proxy_url(url);
     }
-    let (journal, containers) = tokio::join!(journal(), container_logs(container_scope));
+    let (journal, containers) = tokio::join!(journal(), container_logs(containers));
     let files = [
         (
             "state.json",
@@ -121,10 +121,13 @@ async fn journal() -> String {
 }
 
 /// The system containers' last log lines, each container under a header.
-async fn container_logs(scope: &str) -> String {
+async fn container_logs(scope: &crate::containers::Scope) -> String {
+    if !scope.engine.may_exist() {
+        return "(no Docker engine on this host)\n".into();
+    }
     let work = async {
-        let docker = crate::containers::engine::connect(SOURCE_WAIT).await?;
-        let ours = crate::containers::engine::list_ours(&docker, scope).await?;
+        let docker = crate::containers::engine::connect(&scope.engine, SOURCE_WAIT).await?;
+        let ours = crate::containers::engine::list_ours(&docker, &scope.label).await?;
         let mut out = String::new();
         for (name, observed) in ours.iter().take(MAX_CONTAINERS) {
             let opts = bollard::query_parameters::LogsOptionsBuilder::new()

@@ -84,7 +84,7 @@ pub struct Recording<'a> {
     pub paths: &'a Paths,
     pub aws: &'a Aws,
     pub instance_id: &'a str,
-    pub container_scope: &'a str,
+    pub container_scope: &'a crate::containers::Scope,
 }
 
 impl Recording<'_> {

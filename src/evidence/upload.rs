@@ -33,12 +33,13 @@ pub async fn now(config: &Config, paths: &Paths) -> bool {
         }
     };
     let aws = Aws::load(&identity.region).await;
+    let scope = crate::containers::Scope::new(paths, crate::containers::DEFAULT_SCOPE);
     let recording = Recording {
         config: &config,
         paths,
         aws: &aws,
         instance_id: &identity.instance_id,
-        container_scope: crate::containers::DEFAULT_SCOPE,
+        container_scope: &scope,
     };
     match recording.record(Trigger::Operator).await {
         Some(r) if r.error.is_none() => {
