@@ -216,6 +216,20 @@ data "aws_iam_policy_document" "ecs_boot" {
     }
   }
 
+  # Readiness for placement: ecs-boot sets the attribute ecs-boot.ready on its own container
+  # instance (false at registration, true before the launch CONTINUE).
+  statement {
+    sid       = "MarkReadyInThisCluster"
+    actions   = ["ecs:PutAttributes"]
+    resources = ["*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [local.cluster_arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(local.s3_object_arns) > 0 ? [1] : []
     content {

@@ -8,4 +8,5 @@ mod evidence;
 pub mod hook;
 pub mod launch;
 pub mod machine;
+mod readiness;
 pub mod run;
