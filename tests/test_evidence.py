@@ -150,3 +150,30 @@ def test_status_upload_without_a_recorder_fails_and_writes_nothing(moto, world, 
     r = ecs_boot.run("status", "--upload")
     assert r.returncode == 1 and "no [recorder] location" in r.stderr, r.stderr
     assert not [c for c in moto.calls(source="client") if c["action"] == "PutObject"]
+
+
+def test_a_drain_that_hits_its_deadline_leaves_its_evidence(moto, world, ecs_boot, fake_agent):
+    from lifecycle_helpers import start_instance, stop, wait_state
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    proc, agent = start_instance(
+        ecs_boot, fake_agent, stop_delay=None,
+        extra_config='deadline = "3s"\nstandalone_grace = "1h"\n'
+                     f'[recorder]\nlocation = "s3://{BUCKET}/{PREFIX}"\n')
+    wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
+    assert not uploaded(moto, world.instance_id), "a boot that went well records nothing"
+    agent.add_tasks("stuck", kind="service", count=1)
+    moto.client("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=world.instance_id, ShouldDecrementDesiredCapacity=True)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated", timeout=40)
+    assert s["drain"]["state"] == "deadline"
+    ev = s["evidence"]
+    assert ev["trigger"] == "drain-deadline" and "error" not in ev, ev
+    files = {k.rsplit("/", 1)[1]: v for k, v in uploaded(moto, world.instance_id).items()}
+    assert set(files) == FILES
+    assert json.loads(files["state.json"])["drain"]["state"] == "deadline"
+    # Recorded before the terminate hook was completed.
+    puts = [c for c in moto.calls(source="client") if c["action"] == "PutObject"]
+    complete = [c for c in moto.calls(source="client") if c["action"] == "CompleteLifecycleAction"
+                and c["params"].get("LifecycleHookName") == world.terminate_hook]
+    assert puts and complete and max(c["time"] for c in puts) < complete[-1]["time"]
+    assert stop(proc) == 0
