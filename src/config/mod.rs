@@ -4,8 +4,8 @@
 
 mod container;
 mod duration;
-pub mod extensions;
 pub mod evidence;
+pub mod extensions;
 pub mod files;
 mod fragment;
 pub mod layers;

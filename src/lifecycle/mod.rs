@@ -3,8 +3,8 @@
 
 pub mod boot;
 pub mod drain;
-pub mod handlers;
 mod evidence;
+pub mod handlers;
 pub mod hook;
 pub mod launch;
 pub mod machine;
