@@ -137,6 +137,7 @@ fn aws_hint(call: &str) -> String {
         "DescribeContainerInstances" | "UpdateContainerInstancesState" => {
             "ecs:DescribeContainerInstances and ecs:UpdateContainerInstancesState on this cluster's container instances"
         }
+        "PutAttributes" => "ecs:PutAttributes on this cluster's container instances",
         "ListTasks" | "DescribeTasks" | "StopTask" => {
             "ecs:ListTasks, ecs:DescribeTasks and ecs:StopTask in this cluster"
         }

@@ -10,6 +10,7 @@
 //! - `config`: the baked config, the trusted config.d layer, fragments and tags, merged in layers
 //! - `containers`: system containers on the local Docker engine
 //! - `status`: the state file, the status report, the gate
+//! - `evidence`: the flight recorder (a failed boot's evidence to S3)
 //! - `lifecycle`: the instance's life, from boot to terminate hook
 //! - `cli`: the agent's command line; `fleet`: the operator's
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod containers;
 pub mod ecs_config;
 pub mod error;
+pub mod evidence;
 pub mod fleet;
 pub mod lifecycle;
 #[cfg(test)]

@@ -216,12 +216,37 @@ data "aws_iam_policy_document" "ecs_boot" {
     }
   }
 
+  # Readiness for placement: ecs-boot sets the attribute ecs-boot.ready on its own container
+  # instance (false at registration, true before the launch CONTINUE).
+  statement {
+    sid       = "MarkReadyInThisCluster"
+    actions   = ["ecs:PutAttributes"]
+    resources = ["*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [local.cluster_arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(local.s3_object_arns) > 0 ? [1] : []
     content {
       sid       = "ReadCredentialsAndConfigObjects"
       actions   = ["s3:GetObject"]
       resources = local.s3_object_arns
+    }
+  }
+
+  # The flight recorder writes objects under its prefix and nowhere else: no read, no list, no
+  # delete (evidence cannot be read back or erased with the instance's credentials).
+  dynamic "statement" {
+    for_each = var.recorder_location != null ? [1] : []
+    content {
+      sid       = "RecordEvidenceUnderPrefix"
+      actions   = ["s3:PutObject"]
+      resources = ["arn:${local.partition}:s3:::${trimprefix(coalesce(var.recorder_location, "s3://unused/"), "s3://")}*"]
     }
   }
 

@@ -33,6 +33,7 @@ locals {
       var.drainer == "ecs-managed" ? ["enabled = false"] : [],
       ["deadline = ${jsonencode("${var.drain_deadline}s")}"],
     )
+    recorder = var.recorder_location != null ? ["location = ${jsonencode(var.recorder_location)}"] : []
     trust = [
       "fragment_prefixes = ${jsonencode(var.fragment_locations)}",
       "registry_auth_prefixes = ${jsonencode(var.registry_auth_locations)}",
@@ -42,7 +43,7 @@ locals {
   # Fixed section order, so the user data (and with it the launch template) changes only when a
   # setting does.
   config_toml = join("\n", [
-    for section in ["ecs", "ecs.settings", "lifecycle", "drain", "trust"] :
+    for section in ["ecs", "ecs.settings", "lifecycle", "drain", "recorder", "trust"] :
     "[${section}]\n${join("", [for line in local.config_sections[section] : "${line}\n"])}"
     if length(local.config_sections[section]) > 0
   ])

@@ -328,6 +328,17 @@ variable "fragment_locations" {
   }
 }
 
+variable "recorder_location" {
+  description = "Where ecs-boot's flight recorder uploads a failed boot's evidence (state, journal, ECS agent log tail, masked ecs.config, system container logs): s3://bucket/prefix/, ending in '/'. Written to user data as [recorder] location; the role may s3:PutObject under this prefix only. Null: no recording."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.recorder_location == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^\\s\"\\\\]*/)?$", var.recorder_location))
+    error_message = "recorder_location must be s3://bucket/prefix/ and end in '/'."
+  }
+}
+
 variable "registry_auth_locations" {
   description = "Where an ecs-boot:registry-auth tag may point ([trust] registry_auth_prefixes in user data): s3://bucket/prefix/ or ssm:/prefix/, each ending in '/'. Empty: only registry_auth (user data) names credentials. The role may read under these prefixes."
   type        = list(string)

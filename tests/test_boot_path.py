@@ -300,8 +300,9 @@ def test_attributes_and_allowed_settings_from_tags(imds, ecs_boot):
     v = config_vars(out.stdout)
     assert v["ECS_CLUSTER"] == "prod-web"
     # Tag attributes merge over baked ones into one JSON object the agent parses.
+    # ... plus ecs-boot's own readiness attribute, false until the launch is done.
     assert json.loads(v["ECS_INSTANCE_ATTRIBUTES"]) == {
-        "stack": "blue", "gpu.model": "none", "team": "core"}
+        "stack": "blue", "gpu.model": "none", "team": "core", "ecs-boot.ready": "false"}
     assert v["ECS_LOGLEVEL"] == "debug"
     assert v["ECS_CONTAINER_STOP_TIMEOUT"] == "2m"
     assert json.loads(v["ECS_CONTAINER_INSTANCE_TAGS"]) == {"team": "web", "cost-center": "42"}
@@ -408,7 +409,7 @@ def test_tags_arriving_late_within_the_wait_succeed(imds, ecs_boot):
     assert elapsed >= 2.0
     v = config_vars(ecs_boot.ecs_config.read_text())
     assert v["ECS_CLUSTER"] == "prod-web"
-    assert json.loads(v["ECS_INSTANCE_ATTRIBUTES"]) == {"stack": "late"}
+    assert json.loads(v["ECS_INSTANCE_ATTRIBUTES"]) == {"stack": "late", "ecs-boot.ready": "false"}
     assert phase(run.state, "tags")["status"] == "ok"
     assert phase(run.state, "tags")["duration_ms"] >= 1500
 

@@ -35,7 +35,7 @@ def test_fragment_settings_and_attributes_reach_ecs_config(moto, fragment_world,
         '[ecs.attributes]\nteam = "payments"\n[ecs.settings]\nECS_CONTAINER_STOP_TIMEOUT = "2m"\n')
     out = ecs_boot.run("render")
     assert out.returncode == 0, out.stderr
-    assert 'ECS_INSTANCE_ATTRIBUTES={"team":"payments"}' in out.stdout
+    assert 'ECS_INSTANCE_ATTRIBUTES={"ecs-boot.ready":"false","team":"payments"}' in out.stdout
     assert "ECS_CONTAINER_STOP_TIMEOUT=2m" in out.stdout
 
 

@@ -30,8 +30,10 @@ def test_continue_after_registration(moto, world, ecs_boot, fake_agent):
     hook = next(h for h in s["hooks"] if h["transition"] == "launch")
     assert hook["result"] == "CONTINUE" and hook["hook"] == world.launch_hook
     assert hook["latency_ms"] < 1500, hook
-    # Registration was judged locally: no ECS control-plane call by ecs-boot.
-    assert not [c for c in moto.calls(source="client") if c["service"] == "ecs"]
+    # Registration was judged locally: no ECS control-plane call by ecs-boot but the one that
+    # marks the node ready for placement (tests/test_readiness.py).
+    assert [c["action"] for c in moto.calls(source="client") if c["service"] == "ecs"] == [
+        "PutAttributes"]
     assert status(ecs_boot)["health"] == "healthy"
     assert stop(proc) == 0
 

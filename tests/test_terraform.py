@@ -191,6 +191,7 @@ GOOD = [
     {"registry_auth": "s3://creds-bucket/ecs/auth.json", "config_location": "ssm:/ecs-boot/web/config"},
     {"launch_hook": {"heartbeat_timeout": 900}, "terminate_hook": {"default_result": "CONTINUE"}, "drainer": "ecs-managed"},
     {"imds_hop_limit": 2},
+    {"recorder_location": "s3://evidence-bucket/ecs-boot/web/"},
 ]
 
 BAD = {
@@ -227,6 +228,8 @@ BAD = {
     "registry prefix with another scheme": {"registry_auth_locations": ["https://example.com/"]},
     "architecture": {"architecture": "i386"},
     "mixed instances without types": {"mixed_instances": {"instance_types": []}},
+    "recorder prefix without trailing slash": {"recorder_location": "s3://evidence-bucket/web"},
+    "recorder outside S3": {"recorder_location": "ssm:/ecs-boot/evidence/"},
 }
 
 
@@ -466,6 +469,12 @@ def test_inline_policy_is_scoped(mod):
     s3_arns, ssm_arns = mod["locals"]["s3_object_arns"], mod["locals"]["ssm_parameter_arns"]
     assert "local.ecs_boot_locations" in s3_arns and "local.ecs_boot_locations" in ssm_arns
     assert "var.registry_auth" in mod["locals"]["ecs_boot_locations"] and "var.config_location" in mod["locals"]["ecs_boot_locations"]
+
+    # The flight recorder writes under its prefix only, and may not read, list or delete there.
+    put = by_action["s3:PutObject"]
+    assert put["actions"] == ["s3:PutObject"]
+    assert len(put["resources"]) == 1 and "var.recorder_location" in put["resources"][0]
+    assert put["resources"][0].endswith('"s3://")}*')
 
     kms = by_action["kms:Decrypt"]
     assert [c["variable"] for c in kms["condition"]] == ["kms:ViaService"]

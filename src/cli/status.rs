@@ -22,10 +22,16 @@ pub struct StatusArgs {
     /// Also render ecs.config from the live sources (IMDS, S3/SSM) and compare it with the file
     #[arg(long)]
     pub check_render: bool,
+    /// First record this instance's evidence to the `[recorder] location` (exit 1 if it failed)
+    #[arg(long)]
+    pub upload: bool,
 }
 
 pub async fn run(args: StatusArgs, config: &Config, paths: &Paths) -> i32 {
     let intro = Introspection::new(&config.ecs_agent.introspection_url);
+    if args.upload && !crate::evidence::upload::now(config, paths).await {
+        return 1;
+    }
     loop {
         let mut report = report::collect_live(paths, &intro).await;
         if args.check_render {

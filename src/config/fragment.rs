@@ -299,6 +299,10 @@ mod tests {
             ),
             ("[ecs]\nlocked = []\n", "ecs.locked"),
             (
+                "[recorder]\nlocation = \"s3://evil/x/\"\n",
+                "recorder.location",
+            ),
+            (
                 "[ecs.extra_settings]\nECS_DISABLE_PRIVILEGED = \"false\"\n",
                 "a key under [ecs]",
             ),

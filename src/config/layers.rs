@@ -258,13 +258,21 @@ pub fn build(
             attributes.insert(k.clone(), (v.clone(), source));
         }
     }
-    if !attributes.is_empty() {
-        let values: BTreeMap<&String, &String> =
-            attributes.iter().map(|(k, (v, _))| (k, v)).collect();
-        let json = serde_json::to_string(&values).expect("a map of strings always serializes");
-        let source = VarSource::merged(attributes.into_values().map(|(_, s)| s).collect());
-        env.set("ECS_INSTANCE_ATTRIBUTES", json, source);
-    }
+    // Always present: the node registers not ready (src/lifecycle/readiness.rs sets it true).
+    // No tag or config can set an `ecs-boot.` name (attribute::check_name), so it is never
+    // overridden here.
+    let mut values: BTreeMap<&str, &str> = attributes
+        .iter()
+        .map(|(k, (v, _))| (k.as_str(), v.as_str()))
+        .collect();
+    values.insert(crate::ecs_config::attribute::READY, "false");
+    let json = serde_json::to_string(&values).expect("a map of strings always serializes");
+    let source = if attributes.is_empty() {
+        VarSource::EcsBoot("readiness for placement (ecs-boot.ready)".into())
+    } else {
+        VarSource::merged(attributes.into_values().map(|(_, s)| s).collect())
+    };
+    env.set("ECS_INSTANCE_ATTRIBUTES", json, source);
 
     if let Some(auth) = auth {
         let source = VarSource::EcsBoot(match registry_auth_with_source(config, tags) {
@@ -444,7 +452,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             env.vars["ECS_INSTANCE_ATTRIBUTES"],
-            r#"{"stack":"blue","team":"core"}"#
+            r#"{"ecs-boot.ready":"false","stack":"blue","team":"core"}"#
         );
     }
 

@@ -4,6 +4,7 @@
 
 mod container;
 mod duration;
+pub mod evidence;
 pub mod extensions;
 pub mod files;
 mod fragment;
@@ -13,6 +14,7 @@ pub mod schema;
 pub mod tags;
 pub mod trust;
 
+pub use evidence::RecorderSection;
 pub use trust::TrustSection;
 
 #[cfg(test)]
@@ -56,6 +58,7 @@ pub struct Config {
     pub docker: DockerSection,
     pub trust: TrustSection,
     pub proxy: ProxySection,
+    pub recorder: RecorderSection,
     #[serde(rename = "container")]
     pub containers: Vec<ContainerSpec>,
     /// One-shot containers run in order before the ECS agent may start.
@@ -405,6 +408,9 @@ impl Config {
             crate::util::proxy::check_no_proxy_host(host)
                 .map_err(|e| invalid("proxy.no_proxy".into(), e))?;
         }
+        self.recorder
+            .check()
+            .map_err(|(field, p)| invalid(format!("recorder.{field}"), p))?;
         if !self.ecs_agent.introspection_url.starts_with("http://") {
             return Err(invalid(
                 "ecs_agent.introspection_url".into(),

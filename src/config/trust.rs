@@ -12,14 +12,16 @@ use thiserror::Error;
 pub const DEFAULT_FRAGMENT_KEYS: &[&str] = &["ecs.cluster", "ecs.attributes", "ecs.settings"];
 
 /// Keys no fragment may ever set, whatever `fragment_keys` says: the trust rules themselves,
-/// the locks, the raw variable escape hatch, proxies (a proxy sees every registry credential) and
-/// hooks (commands run as root on the host).
+/// the locks, the raw variable escape hatch, proxies (a proxy sees every registry credential),
+/// hooks (commands run as root on the host) and the flight recorder (its location receives the
+/// node's logs).
 pub const NEVER_OPEN: &[&str] = &[
     "trust",
     "ecs.locked",
     "ecs.extra_settings",
     "proxy",
     "hooks",
+    "recorder",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +189,8 @@ mod tests {
             "ecs.extra_settings",
             "hooks",
             "hooks.pre_drain",
+            "recorder",
+            "recorder.location",
         ] {
             assert!(check_fragment_key(bad).is_err(), "{bad}");
         }

@@ -4,7 +4,7 @@
 //! tasks, the ECS agent) is ever touched.
 
 pub mod bootstrap;
-mod engine;
+pub(crate) mod engine;
 mod pull;
 mod spec_hash;
 mod up;

@@ -11,6 +11,11 @@
 /// Prefix of attribute names only ecs-boot may set.
 pub const RESERVED_PREFIX: &str = "ecs-boot.";
 
+/// Readiness for placement: `false` at registration (in ECS_INSTANCE_ATTRIBUTES), `true` once
+/// ecs-boot's launch is done (PutAttributes, just before the launch CONTINUE). A task with the
+/// placement constraint `attribute:ecs-boot.ready == true` never lands on a node still booting.
+pub const READY: &str = "ecs-boot.ready";
+
 const MAX_LEN: usize = 128;
 
 /// Checks an attribute name; the problem names the rule, never the name (it may be anything).

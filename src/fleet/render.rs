@@ -20,6 +20,9 @@ pub struct Row {
     pub phase: Option<String>,
     pub error: Option<String>,
     pub hint: Option<String>,
+    /// Where the instance's last flight recording went (`state.evidence.location`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
     pub ssm: Option<Invocation>,
     /// The instance's own `ecs-boot status --json` document, as it printed it.
     pub status: Option<Value>,
@@ -42,6 +45,7 @@ fn row(r: &InstanceResult) -> Row {
         phase: None,
         error: Some(error),
         hint: Some(hint.to_string()),
+        evidence: None,
         ssm: ssm.cloned(),
         status: None,
     };
@@ -151,6 +155,7 @@ fn from_report(instance_id: &str, doc: &Value, ssm: &Invocation) -> Row {
         phase,
         error,
         hint,
+        evidence: text(state, &["evidence", "location"]),
         ssm: Some(ssm.clone()),
         status: Some(doc.clone()),
     }
@@ -226,6 +231,19 @@ pub fn table(rows: &[Row]) -> String {
     let _ = writeln!(o, "{}", line(&header.map(String::from)));
     for c in &cells {
         let _ = writeln!(o, "{}", line(c));
+    }
+    let recorded: Vec<&Row> = rows.iter().filter(|r| r.evidence.is_some()).collect();
+    if !recorded.is_empty() {
+        let _ = writeln!(o, "\nEVIDENCE (flight recordings)");
+        for r in recorded {
+            let location = r.evidence.as_deref().unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "{}  {}",
+                esc(&r.instance_id),
+                truncate(&esc(location), HINT_WIDTH * 2)
+            );
+        }
     }
     let _ = writeln!(o, "\n{}", summary(rows));
     o
@@ -354,6 +372,24 @@ mod tests {
                 Health::Healthy
             ]
         );
+    }
+
+    #[test]
+    fn a_recorded_instance_shows_where_its_evidence_went() {
+        let mut doc = json!({"health": "failed", "state": {"outcome": "failed",
+            "evidence": {"location": "s3://ev/boots/i-1/20261130T140509Z/"}}});
+        let rows = rows(&[reported("i-1", doc.clone())]);
+        assert_eq!(
+            rows[0].evidence.as_deref(),
+            Some("s3://ev/boots/i-1/20261130T140509Z/")
+        );
+        let t = table(&rows);
+        assert!(
+            t.contains("EVIDENCE (flight recordings)\ni-1  s3://ev/boots/i-1/20261130T140509Z/\n"),
+            "{t}"
+        );
+        doc["state"]["evidence"] = Value::Null;
+        assert!(!table(&super::rows(&[reported("i-1", doc)])).contains("EVIDENCE"));
     }
 
     #[test]

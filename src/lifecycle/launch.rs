@@ -76,6 +76,7 @@ impl Agent {
             Ok((registered, Some(detail)))
         });
         let ((), registered) = tokio::try_join!(containers, registration)?;
+        self.mark_ready(p).await?;
 
         if self
             .store

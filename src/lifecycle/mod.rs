@@ -3,8 +3,10 @@
 
 pub mod boot;
 pub mod drain;
+mod evidence;
 pub mod handlers;
 pub mod hook;
 pub mod launch;
 pub mod machine;
+mod readiness;
 pub mod run;

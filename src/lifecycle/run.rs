@@ -547,6 +547,7 @@ impl Agent {
         })
         .await?;
         life.drained_at = Some(Instant::now());
+        self.record_if_drain_deadline(&p.aws, &p.identity).await;
         Ok(())
     }
 
@@ -695,6 +696,8 @@ impl Agent {
         };
         let tags = life.known.tags.clone().unwrap_or_default();
         let config = life.prepared.as_ref().map_or(&self.config, |p| &p.config);
+        self.record_evidence(crate::evidence::Trigger::Abandon, aws, identity)
+            .await;
         let res = phase(Some(&self.store), "launch-hook", async {
             let hooks = match &life.hooks {
                 Some(h) => h.clone(),

@@ -173,6 +173,11 @@ impl State {
                 cap_text(a, NAME);
             }
         }
+        if let Some(e) = &mut self.evidence {
+            cap_text(&mut e.trigger, NAME);
+            cap_text(&mut e.location, CAUSE);
+            cap_opt(&mut e.error, CAUSE);
+        }
         self.containers.truncate(MAX_CONTAINERS);
         for c in &mut self.containers {
             for f in [

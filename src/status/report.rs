@@ -96,6 +96,7 @@ pub async fn collect_live(
 
 pub fn collect(paths: &Paths) -> Report {
     let state = State::read(&paths.state_file()).ok().map(|mut s| {
+        crate::evidence::merge_latest(paths, &mut s);
         s.bound();
         s
     });
@@ -372,6 +373,21 @@ pub fn render_table(r: &Report) -> String {
             d.tasks_left,
             clock(d.started_at),
             clock(d.deadline_at)
+        );
+    }
+    if let Some(e) = &s.evidence {
+        let _ = writeln!(
+            o,
+            "evidence  {}  {}  {} files, {} bytes  ({}){}",
+            esc(&e.location),
+            clock(e.at),
+            e.files,
+            e.bytes,
+            esc(&e.trigger),
+            e.error
+                .as_deref()
+                .map(|x| format!("  INCOMPLETE: {}", esc(x)))
+                .unwrap_or_default()
         );
     }
     for w in &s.warnings {

@@ -360,6 +360,23 @@ pub struct ContainerRecord {
     pub last_error: Option<String>,
 }
 
+/// The last flight recording (src/evidence): where it went, or why it did not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvidenceRecord {
+    /// What asked for it: `abandon`, `drain-deadline`, `operator`.
+    pub trigger: String,
+    /// `s3://bucket/prefix/<instance-id>/<timestamp>/`
+    pub location: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Files uploaded, and their bytes.
+    pub files: usize,
+    pub bytes: u64,
+    /// Why the recording is missing or incomplete; absent when every file went up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorRecord {
     pub phase: String,
@@ -407,6 +424,9 @@ pub struct State {
     pub warnings: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
+    /// The last flight recording, when `[recorder]` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceRecord>,
 }
 
 impl State {
@@ -432,6 +452,7 @@ impl State {
             handlers: Vec::new(),
             warnings: Vec::new(),
             error: None,
+            evidence: None,
         }
     }
 
@@ -497,6 +518,7 @@ impl StateStore {
             state.registration = prev.registration;
             state.drain = prev.drain;
             state.handlers = prev.handlers;
+            state.evidence = prev.evidence;
             if matches!(
                 prev.outcome,
                 Outcome::Draining | Outcome::Drained | Outcome::Terminated

@@ -105,7 +105,8 @@ class CallLog:
 class Faults:
     """Injected AWS faults (`POST /_harness/faults`): the next `count` matching calls (every one
     when count is None) wait `delay` seconds, then, if `status` is set, get that AWS error instead
-    of moto's answer. A rule matches on service and, if given, action (as in the call log)."""
+    of moto's answer. A rule matches on service and, if given, action (as in the call log) and
+    source ("client", "fake-ecs-agent", "harness"; as classify_source says)."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -117,6 +118,7 @@ class Faults:
         if not rule.get("status") and not rule.get("delay") and not rule.get("stream_bytes"):
             raise ValueError("a fault needs a status, a delay or stream_bytes")
         rule = {"service": rule["service"], "action": rule.get("action"),
+                "source": rule.get("source"),
                 "count": rule.get("count"), "status": rule.get("status"),
                 "code": rule.get("code") or "InternalError",
                 "message": rule.get("message") or "injected by the ecs-boot harness",
@@ -134,10 +136,12 @@ class Faults:
         with self._lock:
             return [dict(r) for r in self._rules]
 
-    def take(self, service: str, action: str) -> dict | None:
+    def take(self, service: str, action: str, source: str | None = None) -> dict | None:
         with self._lock:
             for rule in self._rules:
                 if rule["service"] != service or rule["action"] not in (None, action):
+                    continue
+                if rule["source"] not in (None, source):
                     continue
                 if rule["count"] is not None and rule["hits"] >= rule["count"]:
                     continue
@@ -329,7 +333,8 @@ class HarnessApp:
                     start_response(status, headers)
                     self._entry(environ, service, action, params, 503, data, fault="dropped")
                     return [data]
-            fault = self.faults.take(service, action)
+            fault = self.faults.take(service, action,
+                                     classify_source(environ.get("HTTP_USER_AGENT", "")))
             if fault and fault["delay"]:
                 time.sleep(fault["delay"])  # outside the lock: other calls go on meanwhile
             if fault and fault["status"]:
