@@ -211,7 +211,9 @@ def test_slow_instances_time_out_without_holding_up_the_rest(fleet):
     started = time.monotonic()
     result = fleet.run("--instance-ids", "i-00000000000000f1", "i-00000000000000f2",
                        "--timeout", "3s")
-    assert time.monotonic() - started < 10
+    # Well under the slow instance's 60 s: the deadline, not the instance, ended the wait
+    # (loose on purpose: CI machines are loaded).
+    assert time.monotonic() - started < 30
     assert result.returncode == 1
     rows = table_rows(result.stdout)
     assert rows[0][:2] == ["i-00000000000000f1", "timed_out"]

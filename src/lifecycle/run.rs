@@ -183,6 +183,10 @@ impl Agent {
                 } else {
                     "in service"
                 };
+                if let (false, Some(p)) = (drained, life.prepared.as_ref()) {
+                    // A journald field operators search by (`journalctl INSTANCE_ID=i-…`).
+                    tracing::info!(INSTANCE_ID = %p.identity.instance_id, cluster = p.env.cluster(), "boot complete: in service");
+                }
                 crate::util::notify::status(what);
                 if !drained {
                     self.hook(life, Hook::InService, Cause::Lifecycle).await?;

@@ -190,11 +190,12 @@ def atomic_write_problems(ops: list[Op], target: str, every_durable: bool = True
         synced = [op for op in same_fd if op.call in ("fsync", "fdatasync")
                   and op.index < closed_at and (not writes or op.index > writes[-1].index)]
         if not synced:
-            if every_durable:
-                problems.append(f"{name}: temp file not fsynced between its last write and the "
-                                "rename")
-            continue
-        durable_renames += 1
+            if not every_durable:
+                continue  # a non-durable replacement: atomic is all it promises
+            problems.append(f"{name}: temp file not fsynced between its last write and the "
+                            "rename")
+        else:
+            durable_renames += 1
         after = ops[rn.index + 1:]
         next_rename = next((op.index for op in after if op.call.startswith("rename")
                             and os.path.normpath(op.dest) == target), len(ops))
