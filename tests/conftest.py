@@ -73,6 +73,7 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadfile, with the files of one SHARED_GROUPS group as one unit. (xdist_group marks
     and --dist loadgroup do not work with pytest 9: xdist 3.8 renames items through a field
