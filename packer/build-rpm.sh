@@ -9,6 +9,9 @@
 #   ECS_BOOT_ARCH=aarch64 packer/build-rpm.sh
 #                                      # cross-build: needs `rustup target add aarch64-unknown-linux-gnu`,
 #                                      # which this project's machines cannot fetch (see README)
+#   ECS_BOOT_PROFILE=sim packer/build-rpm.sh
+#                                      # the demo's and tests' build: same code, minutes faster to
+#                                      # compile (Cargo.toml [profile.sim]); the AMI keeps release
 #
 # The architecture is the one variable: it picks the Rust target, the RPM's architecture and its
 # file name (ecs-boot-VERSION-1.ARCH.rpm), the name packer/ecs-boot.pkr.hcl looks for.
@@ -29,6 +32,15 @@ case "$arch" in
 esac
 target="${arch}-unknown-linux-gnu"
 target_dir="${CARGO_TARGET_DIR:-target}"
+# The cargo profile: `release` (size-optimised, fat LTO) for the AMI unless told otherwise.
+profile="${ECS_BOOT_PROFILE:-release}"
+case "$profile" in
+  release | sim) ;;
+  *)
+    echo "build-rpm.sh: unsupported ECS_BOOT_PROFILE=$profile (release or sim)" >&2
+    exit 2
+    ;;
+esac
 # The glibc of Amazon Linux 2; Amazon Linux 2023 ships 2.34, and glibc is backward compatible.
 glibc="${ECS_BOOT_GLIBC:-2.26}"
 # The oldest cargo-generate-rpm known to build this RPM (`dir = true` assets make /var/lib/ecs-boot).
@@ -72,18 +84,25 @@ if [ -z "${ECS_BOOT_GIT_COMMIT:-}" ] && git rev-parse --git-dir >/dev/null 2>&1;
   export ECS_BOOT_GIT_COMMIT
 fi
 
-log "cargo zigbuild --release --locked --target $target.$glibc"
+if [ "$profile" = release ]; then
+  profile_args=(--release)
+else
+  profile_args=(--profile "$profile")
+fi
+log "cargo zigbuild ${profile_args[*]} --locked --target $target.$glibc"
 start=$(date +%s)
-cargo zigbuild --release --locked --target "$target.$glibc" >&2
-log "binary built in $(($(date +%s) - start)) s: $target_dir/$target/release/ecs-boot"
+cargo zigbuild "${profile_args[@]}" --locked --target "$target.$glibc" >&2
+log "binary built in $(($(date +%s) - start)) s: $target_dir/$target/$profile/ecs-boot"
 
 # generate-rpm names its output <name>-<version>-<release>.<arch>.rpm under target/<triple>/.
 version="$(cargo metadata --no-deps --format-version 1 --offline |
   "$(python_bin)" -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "ecs-boot"))')"
 rpm_path="$target_dir/$target/generate-rpm/ecs-boot-$version-1.$arch.rpm"
 # gzip, not generate-rpm's default zstd: Amazon Linux 2's rpm 4.11 cannot unpack zstd payloads.
-# --target makes generate-rpm package $target_dir/$target/release/ecs-boot and set the RPM's arch.
-cargo generate-rpm --target "$target" --target-dir "$target_dir" --payload-compress gzip >&2
+# --target and --profile make generate-rpm package $target_dir/$target/$profile/ecs-boot and set
+# the RPM's arch.
+cargo generate-rpm --target "$target" --target-dir "$target_dir" --profile "$profile" \
+  --payload-compress gzip >&2
 if [ ! -f "$rpm_path" ]; then
   log "generate-rpm did not write $rpm_path; found:"
   ls -l "$target_dir/$target/generate-rpm" >&2 || true

@@ -32,6 +32,62 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "e2e: slow end-to-end test (real terraform apply/destroy against moto, ...); "
         "deselect with -m 'not e2e'")
+    config.addinivalue_line(
+        "markers", "serial: needs the machine to itself (see SERIAL_FILES); tests/run runs these "
+        "after the parallel phase, one at a time")
+
+
+# tests/run runs the suite in two phases: `--phase parallel` under pytest-xdist with
+# `--dist loadfile` (a file never splits across workers; SHARED_GROUPS keeps some files together),
+# then `--phase serial` alone. Plain pytest runs everything in one process, as before.
+#
+# Serial: files that need the Docker engine's default label scope (io.ecs-boot.managed=true) or
+# fixed ports to themselves. Any `ecs-boot run` without --container-scope reconciles that scope,
+# so it would remove the simulated instance's system container or a fault row's containers; the
+# fault matrix refuses to run its Docker rows while another ecs-boot container exists, and its
+# table is printed by a plugin that must see every row in one process; the simulated instance's
+# stand-in ECS agent listens on 127.0.0.1:51678 and :51680.
+SERIAL_FILES = {"test_sim_instance.py", "test_faults.py"}
+# Files sharing a session fixture whose teardown removes what the other file still uses (the
+# busybox image test_drain.py imports from test_containers.py): one worker runs both.
+SHARED_GROUPS = {"test_containers.py": "busybox-image", "test_drain.py": "busybox-image"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--phase", choices=("all", "parallel", "serial"), default="all",
+                     help="tests/run's phases: only the tests that may run in parallel with "
+                     "others, or only the serial ones (default: all)")
+
+
+def pytest_collection_modifyitems(config, items):
+    phase = config.getoption("phase")
+    keep, drop = [], []
+    for item in items:
+        if item.path.name in SERIAL_FILES:
+            item.add_marker(pytest.mark.serial)
+        serial = item.get_closest_marker("serial") is not None
+        wanted = phase == "all" or (phase == "serial") == serial
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, with the files of one SHARED_GROUPS group as one unit. (xdist_group marks
+    and --dist loadgroup do not work with pytest 9: xdist 3.8 renames items through a field
+    pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SHARED_GROUPS.get(Path(path).name, path)
+
+    return SharedFileScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

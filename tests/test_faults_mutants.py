@@ -19,6 +19,9 @@ import pytest
 from mutants import build
 from mutants.catalog import MUTANTS
 
+# A debug build per mutant and the rows run twice: out of the inner loop (`tests/run -m "not e2e"`).
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parent.parent
 REAL = Path(os.environ.get("ECS_BOOT_BIN") or REPO / "target/debug/ecs-boot")
 

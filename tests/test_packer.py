@@ -6,9 +6,10 @@ What runs here and what needs a tool (each test skips, with the reason, when its
 - `packer fmt -check` and `packer validate -syntax-only` with whatever packer is installed. Debian
   ships 1.6.6, which predates `required_plugins` and `data` blocks: it validates a copy without
   them (HCL syntax only, see packer/README.md).
-- The RPM, built once per session by packer/build-rpm.sh (a release build: 10+ minutes cold on 2
-  cores; reused while newer than its inputs; ECS_BOOT_SKIP_RPM_BUILD=1 skips instead): its glibc
-  symbol versions, files, scriptlets and requires.
+- The RPM (end-to-end, `-m "not e2e"` leaves it out), from tests/sim/cached-rpm: packer/build-rpm.sh
+  with the `sim` profile, built once per set of inputs and shared with the demo and the simulated
+  instance (ECS_BOOT_PROFILE=release checks the AMI's own build): its glibc symbol versions, files,
+  scriptlets and requires.
 - The provisioning scripts run for real, as root, in a Debian container of the simulated-instance
   base image (tests/sim/build-image), systemd installed but not running.
 """
@@ -505,52 +506,32 @@ def test_packer_refuses_a_bad_combination(compat_template, values: dict, message
 
 
 # ---------------------------------------------------------------------------------------------
-# The RPM (built once per session)
+# The RPM (built once, shared with the demo and the simulated instance)
 
-RPM_INPUTS = ["Cargo.toml", "Cargo.lock", "build.rs", "src", "systemd", "packer/files", "packer/rpm",
-              "packer/build-rpm.sh"]
-
-
-def _newest_input_mtime() -> float:
-    newest = 0.0
-    for rel in RPM_INPUTS:
-        path = REPO / rel
-        if path.is_file():
-            newest = max(newest, path.stat().st_mtime)
-        elif path.is_dir():
-            for child in path.rglob("*"):
-                if child.is_file():
-                    newest = max(newest, child.stat().st_mtime)
-    return newest
+@pytest.fixture(scope="session")
+def rpm_path() -> Path:
+    """tests/sim/cached-rpm: the RPM of the `sim` profile (the release profile's code, faster to
+    compile), built by packer/build-rpm.sh once per set of inputs and cached under .cache/rpm/ with
+    the binary it ships. ECS_BOOT_PROFILE=release checks the very RPM Packer bakes."""
+    need("rpm")
+    for unit in ("systemd/ecs-boot.service", "systemd/ecs.service.d/ecs-boot.conf"):
+        if not (REPO / unit).is_file():
+            pytest.skip(f"{unit} does not exist yet: the RPM ships it")
+    need("cargo")
+    env = {k: v for k, v in os.environ.items() if k != "ECS_BOOT_ARCH"}
+    run = subprocess.run([str(REPO / "tests" / "sim" / "cached-rpm")], cwd=REPO, capture_output=True,
+                         text=True, timeout=3600, env=env)
+    assert run.returncode == 0, f"tests/sim/cached-rpm failed:\n{run.stderr[-6000:]}"
+    rpm = Path(run.stdout.strip().splitlines()[-1])
+    assert rpm.name == f"ecs-boot-{_cargo_version()}-1.x86_64.rpm", rpm
+    assert rpm.is_file()
+    return rpm
 
 
 def _cargo_version() -> str:
     import tomllib
 
     return tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
-
-
-@pytest.fixture(scope="session")
-def rpm_path() -> Path:
-    need("rpm")
-    for unit in ("systemd/ecs-boot.service", "systemd/ecs.service.d/ecs-boot.conf"):
-        if not (REPO / unit).is_file():
-            pytest.skip(f"{unit} does not exist yet: the RPM ships it")
-    rpm = REPO / "target" / TARGET / "generate-rpm" / f"ecs-boot-{_cargo_version()}-1.x86_64.rpm"
-    binary = REPO / "target" / TARGET / "release" / "ecs-boot"
-    fresh = rpm.is_file() and binary.is_file() and rpm.stat().st_mtime >= _newest_input_mtime()
-    if not fresh:
-        if os.environ.get("ECS_BOOT_SKIP_RPM_BUILD") == "1":
-            pytest.skip("the RPM is missing or stale and ECS_BOOT_SKIP_RPM_BUILD=1")
-        need("cargo")
-        env = {k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"}
-        run = subprocess.run([str(PACKER / "build-rpm.sh")], cwd=REPO, capture_output=True, text=True,
-                             timeout=3600, env={**env, "ECS_BOOT_ARCH": "x86_64"})
-        assert run.returncode == 0, f"packer/build-rpm.sh failed:\n{run.stderr[-6000:]}"
-        printed = Path(run.stdout.strip().splitlines()[-1])
-        assert printed == rpm, f"build-rpm.sh printed {printed}, expected {rpm}"
-    assert rpm.is_file()
-    return rpm
 
 
 def _rpm_query(rpm: Path, *args: str) -> str:
@@ -566,10 +547,11 @@ def _glibc_versions(binary: Path) -> set[tuple[int, ...]]:
     return {tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", out)}
 
 
+@pytest.mark.e2e
 def test_binary_needs_at_most_glibc_2_26(rpm_path: Path) -> None:
     if not (shutil.which("objdump") or shutil.which("readelf")):
         pytest.skip("neither objdump nor readelf is installed (binutils)")
-    binary = REPO / "target" / TARGET / "release" / "ecs-boot"
+    binary = rpm_path.parent / "ecs-boot"  # cached next to the RPM by tests/sim/cached-rpm
     # The binary inspected is the one the RPM ships.
     dump = _rpm_query(rpm_path, "--dump")
     shipped = next(line.split() for line in dump.splitlines() if line.startswith("/usr/bin/ecs-boot "))
@@ -580,6 +562,7 @@ def test_binary_needs_at_most_glibc_2_26(rpm_path: Path) -> None:
     assert not too_new, f"symbols need glibc {['.'.join(map(str, v)) for v in too_new]} > 2.26 (Amazon Linux 2)"
 
 
+@pytest.mark.e2e
 def test_rpm_files(rpm_path: Path) -> None:
     dump = {line.split()[0]: line.split() for line in _rpm_query(rpm_path, "--dump").splitlines()}
     # --dump: path size mtime digest mode owner group isconfig isdoc rdev symlink
@@ -618,6 +601,7 @@ def _scriptlets(rpm: Path) -> dict[str, str]:
     return {name: "\n".join(lines) for name, lines in sections.items()}
 
 
+@pytest.mark.e2e
 def test_rpm_scriptlets_enable_but_never_restart(rpm_path: Path) -> None:
     scripts = _scriptlets(rpm_path)
     assert set(scripts) == {"postinstall", "preuninstall", "postuninstall"}, sorted(scripts)
@@ -631,6 +615,7 @@ def test_rpm_scriptlets_enable_but_never_restart(rpm_path: Path) -> None:
             )
 
 
+@pytest.mark.e2e
 def test_rpm_has_no_requires_beyond_rpmlib(rpm_path: Path) -> None:
     requires = _rpm_query(rpm_path, "--qf", "[%{REQUIRENAME}\t%{REQUIREFLAGS:deptype}\n]").splitlines()
     others = []
@@ -645,6 +630,7 @@ def test_rpm_has_no_requires_beyond_rpmlib(rpm_path: Path) -> None:
     assert not others, f"the RPM must declare no library or package requires: {others}"
 
 
+@pytest.mark.e2e
 def test_rpm_installs_with_amazon_linux_2_rpm(rpm_path: Path) -> None:
     # Amazon Linux 2's rpm 4.11 cannot unpack zstd payloads (cargo-generate-rpm's default).
     requires = _rpm_query(rpm_path, "-R")
@@ -652,6 +638,7 @@ def test_rpm_installs_with_amazon_linux_2_rpm(rpm_path: Path) -> None:
     assert _rpm_query(rpm_path, "--qf", "%{PAYLOADCOMPRESSOR}").strip() == "gzip"
 
 
+@pytest.mark.e2e
 def test_rpm_post_install_makes_the_state_directory(rpm_path: Path) -> None:
     assert "install -d -m 0700 -o root -g root /var/lib/ecs-boot" in _scriptlets(rpm_path)["postinstall"]
 
@@ -677,6 +664,7 @@ exec "$REAL_CARGO" "$@"
 """
 
 
+@pytest.mark.e2e
 def test_arm64_rpm_builds_natively_on_an_arm64_host_without_edits(rpm_path: Path, tmp_path: Path) -> None:
     """build-rpm.sh on a Graviton host, as far as this x86_64 machine can go: uname says aarch64,
     the compile is a stand-in, and the real cargo-generate-rpm packages the result."""
@@ -689,7 +677,7 @@ def test_arm64_rpm_builds_natively_on_an_arm64_host_without_edits(rpm_path: Path
     stand_in = tmp_path / "ecs-boot.aarch64"
     stand_in.write_bytes(b"stand-in for the aarch64 ecs-boot binary")
     target_dir = tmp_path / "target"
-    env = {k: v for k, v in os.environ.items() if k != "ECS_BOOT_ARCH"}
+    env = {k: v for k, v in os.environ.items() if k not in ("ECS_BOOT_ARCH", "ECS_BOOT_PROFILE")}
     env.update(PATH=f"{stubs}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(target_dir),
                ZIGBUILD_LOG=str(tmp_path / "zigbuild.log"), STAND_IN_BINARY=str(stand_in), REAL_CARGO=need("cargo"))
     run = subprocess.run([str(PACKER / "build-rpm.sh")], cwd=REPO, capture_output=True, text=True, env=env,
@@ -823,6 +811,7 @@ echo PROVISIONED
 """
 
 
+@pytest.mark.e2e
 def test_provisioning_scripts_in_a_debian_container(rpm_path: Path) -> None:
     image = _sim_base_image()
     run = subprocess.run(

@@ -26,8 +26,9 @@ from instance import (  # noqa: E402
     REPO_ROOT, SIM_DIR, SYSTEM_CONTAINER_LABEL, Instance, docker, engine_reachable, port_open,
     wait_for, write_env_file)
 
-pytestmark = pytest.mark.skipif(not engine_reachable(),
-                                reason="no Docker engine reachable (docker info failed)")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not engine_reachable(),
+                                 reason="no Docker engine reachable (docker info failed)")]
 
 BOOT_TIMEOUT = 90
 INTROSPECTION = "http://127.0.0.1:51678"
@@ -37,8 +38,10 @@ SYSTEM_CONTAINER = "ecs-boot-sim-log-shipper"  # tests/sim/config.toml
 
 @pytest.fixture(scope="session")
 def sim_image() -> str:
-    """Built once per session, through the RPM and packer/scripts/ (minutes cold, seconds warm
-    apart from the RPM's release build). ECS_BOOT_SIM_IMAGE reuses a built image instead."""
+    """Built once per session, through the RPM and packer/scripts/: the RPM comes from
+    tests/sim/cached-rpm (the `sim` profile, shared with tests/test_packer.py and the demo, rebuilt
+    only when its inputs change), the Debian base from .cache/sim/. Minutes cold, seconds warm.
+    ECS_BOOT_SIM_IMAGE reuses a built image instead."""
     if os.environ.get("ECS_BOOT_SIM_IMAGE"):
         return os.environ["ECS_BOOT_SIM_IMAGE"]
     started = time.monotonic()
