@@ -501,16 +501,7 @@ impl Agent {
     async fn drain(&self, life: &mut Life) -> Result<()> {
         if life.prepared.is_none() {
             // Resumed mid-drain after a restart: the config phase gives clients and identity.
-            let mut known = Known::default();
-            let p = boot::prepare(
-                &self.config,
-                &self.paths,
-                &self.imds,
-                Some(&self.store),
-                &mut known,
-            )
-            .await?;
-            life.prepared = Some(p);
+            life.prepared = Some(self.prepare_again().await?);
         }
         let trigger = life
             .trigger
@@ -647,20 +638,26 @@ impl Agent {
         }
     }
 
-    /// SIGHUP: re-read the config sources and credentials, re-render ecs.config (the gate opens
-    /// on the new file unless warmed), re-reconcile system containers.
-    async fn reload(&mut self, life: &mut Life) -> Result<()> {
-        tracing::info!("reloading");
-        self.config = Config::load(&self.config_path)?;
+    /// The config phase once more (after a restart mid-drain, or a reload): sources re-read, the
+    /// gate left as it is.
+    async fn prepare_again(&self) -> Result<Prepared> {
         let mut known = Known::default();
-        let p = boot::prepare(
+        boot::prepare(
             &self.config,
             &self.paths,
             &self.imds,
             Some(&self.store),
             &mut known,
         )
-        .await?;
+        .await
+    }
+
+    /// SIGHUP: re-read the config sources and credentials, re-render ecs.config (the gate opens
+    /// on the new file unless warmed), re-reconcile system containers.
+    async fn reload(&mut self, life: &mut Life) -> Result<()> {
+        tracing::info!("reloading");
+        self.config = Config::load(&self.config_path)?;
+        let p = self.prepare_again().await?;
         boot::write(&p, &self.paths, &self.store).await?;
         if self.store.snapshot().stage != Some(Stage::Warmed) {
             boot::open_gate(&p, &self.paths)?;
