@@ -26,7 +26,8 @@ MUTANTS = (
         "each lifecycle transition completed at most once",
         # A restart takes the previous state for another boot's and carries nothing over
         # (completions, any intent recorded before one), so it completes again.
-        (Patch(r"&&\s*same_boot\(\s*&prev\s*\)", "&& (same_boot(&prev) && false)"),),
+        (Patch(r"&&\s*same_boot\(\s*&prev\s*,\s*booted_at\s*\)",
+               "&& (same_boot(&prev, booted_at) && false)"),),
         "Crash and after and hook",
     ),
     Mutant(
