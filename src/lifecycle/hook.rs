@@ -836,11 +836,8 @@ mod tests {
         assert!(store.snapshot().hook_intents.is_empty());
     }
 
-    #[tokio::test]
-    async fn a_restart_after_an_effective_completion_asks_instead_of_completing() {
-        let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
-        let (dir, store) = store();
-        // The completion took effect, then the process died before recording the answer.
+    /// What a run leaves when killed after sending its CONTINUE, before recording the answer.
+    fn seed_launch_intent(store: &StateStore) {
         store.update(|s| {
             s.hook_intents.push(HookIntent {
                 transition: Transition::Launch,
@@ -849,6 +846,14 @@ mod tests {
                 at: OffsetDateTime::now_utc(),
             })
         });
+    }
+
+    #[tokio::test]
+    async fn a_restart_after_an_effective_completion_asks_instead_of_completing() {
+        let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+        let (dir, store) = store();
+        // The completion took effect, then the process died before recording the answer.
+        seed_launch_intent(&store);
         g.inner.lock().unwrap().state = "InService".into();
         let restarted = StateStore::open(dir.path().join("state.json"));
         let r = launch_action(&g, &restarted)
@@ -871,14 +876,7 @@ mod tests {
     async fn a_restart_after_a_lost_completion_completes_once_more() {
         let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
         let (dir, store) = store();
-        store.update(|s| {
-            s.hook_intents.push(HookIntent {
-                transition: Transition::Launch,
-                hook: "web-launch".into(),
-                result: HookResult::Continue,
-                at: OffsetDateTime::now_utc(),
-            })
-        });
+        seed_launch_intent(&store);
         let restarted = StateStore::open(dir.path().join("state.json"));
         let r = launch_action(&g, &restarted)
             .await
