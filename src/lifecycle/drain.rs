@@ -1,6 +1,6 @@
 //! Draining: notice termination (target-lifecycle-state `Terminated`, a spot notice, optionally a
 //! rebalance recommendation), set DRAINING (unless ECS managed draining does), wait for the
-//! instance's tasks, stop system containers last. The terminate hook is the hook action's (run.rs
+//! instance's tasks, stop system containers last. The terminate hook is the hook action's (run/
 //! completes it after a lifecycle drain). Every step is recorded, so a restart resumes.
 
 use crate::config::Config;

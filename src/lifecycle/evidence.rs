@@ -1,5 +1,5 @@
 //! The flight recorder's hooks into the life (src/evidence): before an ABANDON and when a drain
-//! hit its deadline. Each is one call from run.rs and never fails the action it precedes.
+//! hit its deadline. Each is one call from run/ and never fails the action it precedes.
 
 use crate::evidence::{Recording, Trigger};
 use crate::lifecycle::run::Agent;

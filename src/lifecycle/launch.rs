@@ -1,5 +1,5 @@
 //! The Launch stage: system containers and the ECS agent's registration side by side, then the
-//! launch hook (CONTINUE once; a failure becomes ABANDON in run.rs).
+//! launch hook (CONTINUE once; a failure becomes ABANDON in run/setup.rs).
 
 use crate::error::Result;
 use crate::lifecycle::boot::{Prepared, phase};

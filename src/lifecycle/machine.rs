@@ -224,7 +224,7 @@ pub fn resume(persisted: Option<Stage>) -> Stage {
 }
 
 /// What the loop needs from the world: the work of a stage (until its next event), an action,
-/// and where to keep the stage. `run.rs` implements it over IMDS, AWS, Docker and the state file;
+/// and where to keep the stage. `run/` implements it over IMDS, AWS, Docker and the state file;
 /// the tests below over a script. The agent runs on one thread, so no `Send` bound is wanted.
 #[allow(async_fn_in_trait)]
 pub trait Driven {

@@ -1,0 +1,107 @@
+//! An in-memory Auto Scaling group: one instance, its lifecycle state, its hooks, and a log
+//! of every call, with the real service's answers (no active action once completed).
+
+use super::*;
+use crate::error::Error;
+use crate::status::state::Transition;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+pub struct FakeGroup {
+    pub inner: Arc<Mutex<Group>>,
+}
+
+#[derive(Default)]
+pub struct Group {
+    pub asg: String,
+    pub state: String,
+    pub hooks: Vec<GroupHook>,
+    pub calls: Vec<String>,
+    /// The next complete fails with this error (once).
+    pub fail_next_complete: Option<String>,
+    /// Every complete fails (a permission missing).
+    pub fail_always: bool,
+    /// The next complete takes effect, but its answer is lost (a timeout).
+    pub lose_next_answer: bool,
+}
+
+impl FakeGroup {
+    pub fn new(asg: &str, state: &str, hooks: &[(&str, Transition)]) -> FakeGroup {
+        let g = FakeGroup::default();
+        {
+            let mut i = g.inner.lock().unwrap();
+            i.asg = asg.into();
+            i.state = state.into();
+            i.hooks = hooks
+                .iter()
+                .map(|(n, t)| GroupHook {
+                    name: n.to_string(),
+                    transition: t.aws_name().into(),
+                    heartbeat_timeout: Some(Duration::from_secs(300)),
+                })
+                .collect();
+        }
+        g
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    pub fn state(&self) -> String {
+        self.inner.lock().unwrap().state.clone()
+    }
+}
+
+impl LifecycleApi for FakeGroup {
+    async fn instance(&self, _id: &str) -> Result<Option<(String, String)>> {
+        let mut g = self.inner.lock().unwrap();
+        g.calls.push("DescribeAutoScalingInstances".into());
+        Ok(Some((g.asg.clone(), g.state.clone())))
+    }
+
+    async fn hooks(&self, _asg: &str) -> Result<Vec<GroupHook>> {
+        let mut g = self.inner.lock().unwrap();
+        g.calls.push("DescribeLifecycleHooks".into());
+        Ok(g.hooks.clone())
+    }
+
+    async fn complete(&self, hook: &Hook, result: HookResult) -> Result<Completion> {
+        let mut g = self.inner.lock().unwrap();
+        g.calls
+            .push(format!("CompleteLifecycleAction {} {result}", hook.name));
+        if g.fail_always {
+            return Err(Error::aws(
+                "CompleteLifecycleAction",
+                &hook.name,
+                "AccessDenied".into(),
+            ));
+        }
+        if let Some(e) = g.fail_next_complete.take() {
+            return Err(Error::aws("CompleteLifecycleAction", &hook.name, e));
+        }
+        let next = match (g.state.as_str(), result) {
+            ("Pending:Wait", HookResult::Continue) => "InService",
+            ("Pending:Wait", _) => "Terminating",
+            ("Warmed:Pending:Wait", _) => "Warmed:Stopped",
+            ("Terminating:Wait", _) => "Terminating:Proceed",
+            _ => return Ok(Completion::NoActiveAction),
+        };
+        g.state = next.into();
+        if std::mem::take(&mut g.lose_next_answer) {
+            return Err(Error::aws(
+                "CompleteLifecycleAction",
+                &hook.name,
+                "timeout".into(),
+            ));
+        }
+        Ok(Completion::Accepted)
+    }
+
+    async fn heartbeat(&self, hook: &Hook) -> Result<bool> {
+        let mut g = self.inner.lock().unwrap();
+        g.calls
+            .push(format!("RecordLifecycleActionHeartbeat {}", hook.name));
+        Ok(g.state.ends_with(":Wait"))
+    }
+}

@@ -1,0 +1,317 @@
+//! The hook rules and the action's exactly-once completion, against an in-memory group.
+
+use super::fake::FakeGroup;
+use super::*;
+use crate::config::tags::TagInputs;
+use crate::status::state::{HookIntent, StateStore, Transition};
+use time::OffsetDateTime;
+
+fn store() -> (tempfile::TempDir, StateStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = StateStore::open(dir.path().join("state.json"));
+    (dir, s)
+}
+
+fn tags_with(asg: &str) -> TagInputs {
+    TagInputs {
+        asg: Some(asg.into()),
+        ..TagInputs::default()
+    }
+}
+
+const HOOKS: &[(&str, Transition)] = &[
+    (ECS_MANAGED_DRAINING_HOOK, Transition::Terminate),
+    ("web-launch", Transition::Launch),
+    ("web-terminate", Transition::Terminate),
+    ("other-launch", Transition::Launch),
+];
+
+async fn hooks_of(g: &FakeGroup) -> GroupHooks {
+    GroupHooks::discover(g, &tags_with("web"), "i-1")
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn discovery_reads_the_hooks_once_for_launch_and_terminate() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    let hooks = hooks_of(&g).await;
+    let c = Config::default();
+    let t = TagInputs::default();
+    let launch = hooks
+        .resolve(&c, &t, "i-1", Transition::Launch)
+        .unwrap()
+        .unwrap();
+    let term = hooks
+        .resolve(&c, &t, "i-1", Transition::Terminate)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (launch.name.as_str(), term.name.as_str()),
+        ("web-launch", "web-terminate")
+    );
+    assert_eq!(
+        g.calls(),
+        ["DescribeLifecycleHooks"],
+        "one call serves both transitions"
+    );
+    assert!(hooks.managed_draining());
+}
+
+#[tokio::test]
+async fn hook_names_follow_one_rule_trusted_config_then_tag_then_discovery() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    let hooks = hooks_of(&g).await;
+    let tag = TagInputs {
+        launch_hook: Some("other-launch".into()),
+        ..TagInputs::default()
+    };
+    let named = |c: &Config, t: &TagInputs| {
+        hooks
+            .resolve(c, t, "i-1", Transition::Launch)
+            .map(|h| h.map(|h| h.name))
+    };
+    let trusted = Config::parse("[lifecycle]\nlaunch_hook = \"web-launch\"\n", "t").unwrap();
+    assert_eq!(
+        named(&trusted, &tag).unwrap().as_deref(),
+        Some("web-launch")
+    );
+    assert_eq!(
+        named(&Config::default(), &tag).unwrap().as_deref(),
+        Some("other-launch")
+    );
+    assert_eq!(
+        named(&Config::default(), &TagInputs::default())
+            .unwrap()
+            .as_deref(),
+        Some("web-launch")
+    );
+    // A named hook must exist for that transition...
+    let missing = TagInputs {
+        launch_hook: Some("web-terminate".into()),
+        ..TagInputs::default()
+    };
+    let err = named(&Config::default(), &missing).unwrap_err().to_string();
+    assert!(err.contains("ecs-boot:launch-hook"), "{err}");
+    // ...and ECS's managed-draining hook is never ours, whoever names it.
+    let managed = TagInputs {
+        terminate_hook: Some(ECS_MANAGED_DRAINING_HOOK.into()),
+        ..TagInputs::default()
+    };
+    assert!(
+        hooks
+            .resolve(&Config::default(), &managed, "i-1", Transition::Terminate)
+            .is_err()
+    );
+    let only_managed = FakeGroup::new("web", "InService", &HOOKS[..1]);
+    let h = hooks_of(&only_managed).await;
+    assert_eq!(
+        h.resolve(
+            &Config::default(),
+            &TagInputs::default(),
+            "i-1",
+            Transition::Terminate
+        )
+        .unwrap(),
+        None
+    );
+}
+
+async fn launch_action(g: &FakeGroup, store: &StateStore) -> HookAction<FakeGroup> {
+    let hooks = hooks_of(g).await;
+    let hook = hooks
+        .resolve(
+            &Config::default(),
+            &TagInputs::default(),
+            "i-1",
+            Transition::Launch,
+        )
+        .unwrap();
+    HookAction::begin(
+        g.clone(),
+        store.clone(),
+        Transition::Launch,
+        hook,
+        Duration::from_secs(3600),
+    )
+}
+
+#[tokio::test]
+async fn completes_exactly_once_and_records_it() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    let (_d, store) = store();
+    let r = launch_action(&g, &store)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert_eq!((r.result, r.already_done), (HookResult::Continue, false));
+    assert_eq!(g.state(), "InService");
+    // A second action for the same transition (a restart) sends nothing.
+    let again = launch_action(&g, &store)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert_eq!(again.completed_at, r.completed_at);
+    let completions = g
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("CompleteLifecycleAction"))
+        .count();
+    assert_eq!(completions, 1);
+    assert!(store.snapshot().hook_intents.is_empty());
+}
+
+/// What a run leaves when killed after sending its CONTINUE, before recording the answer.
+fn seed_launch_intent(store: &StateStore) {
+    store.update(|s| {
+        s.hook_intents.push(HookIntent {
+            transition: Transition::Launch,
+            hook: "web-launch".into(),
+            result: HookResult::Continue,
+            at: OffsetDateTime::now_utc(),
+        })
+    });
+}
+
+#[tokio::test]
+async fn a_restart_after_an_effective_completion_asks_instead_of_completing() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    let (dir, store) = store();
+    // The completion took effect, then the process died before recording the answer.
+    seed_launch_intent(&store);
+    g.inner.lock().unwrap().state = "InService".into();
+    let restarted = StateStore::open(dir.path().join("state.json"));
+    let r = launch_action(&g, &restarted)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert!(
+        r.already_done && r.cause.as_deref().unwrap().contains("InService"),
+        "{r:?}"
+    );
+    assert!(
+        !g.calls()
+            .iter()
+            .any(|c| c.starts_with("CompleteLifecycleAction"))
+    );
+}
+
+#[tokio::test]
+async fn a_restart_after_a_lost_completion_completes_once_more() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    let (dir, store) = store();
+    seed_launch_intent(&store);
+    let restarted = StateStore::open(dir.path().join("state.json"));
+    let r = launch_action(&g, &restarted)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert!(!r.already_done);
+    assert_eq!(g.state(), "InService");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_completion_leaves_the_intent_and_no_record() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    g.inner.lock().unwrap().fail_always = true;
+    let (_d, store) = store();
+    let err = launch_action(&g, &store)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("CompleteLifecycleAction"), "{err}");
+    let s = store.snapshot();
+    assert!(s.hook_done(Transition::Launch).is_none());
+    assert!(s.hook_intent(Transition::Launch).is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_is_never_resent_blindly() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    g.inner.lock().unwrap().lose_next_answer = true;
+    let (_d, store) = store();
+    let r = launch_action(&g, &store)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert!(r.already_done && r.cause.unwrap().contains("InService"));
+    let completions = g
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("CompleteLifecycleAction"))
+        .count();
+    assert_eq!(completions, 1, "{:?}", g.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_completion_is_retried_while_the_action_waits() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    g.inner.lock().unwrap().fail_next_complete = Some("Throttling".into());
+    let (_d, store) = store();
+    let r = launch_action(&g, &store)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert!(!r.already_done);
+    assert_eq!(g.state(), "InService");
+}
+
+#[tokio::test]
+async fn no_hook_is_recorded_as_skipped_with_the_reason() {
+    let g = FakeGroup::new("web", "Pending:Wait", &[]);
+    let (_d, store) = store();
+    let r = launch_action(&g, &store)
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert_eq!(r.result, HookResult::Skipped);
+    assert!(r.cause.unwrap().contains("no launch lifecycle hook"));
+    assert!(
+        !g.calls()
+            .iter()
+            .any(|c| c.starts_with("CompleteLifecycleAction"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_run_while_the_action_is_open_and_stop_with_it() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    let (_d, store) = store();
+    let hooks = hooks_of(&g).await;
+    let hook = hooks
+        .resolve(
+            &Config::default(),
+            &TagInputs::default(),
+            "i-1",
+            Transition::Launch,
+        )
+        .unwrap();
+    let action = HookAction::begin(
+        g.clone(),
+        store,
+        Transition::Launch,
+        hook,
+        Duration::from_secs(10),
+    );
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let r = action
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert_eq!(r.heartbeats, 3);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let beats = g
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("RecordLifecycleActionHeartbeat"))
+        .count();
+    assert_eq!(beats, 3, "heartbeats went on after completion");
+}

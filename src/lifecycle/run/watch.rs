@@ -1,0 +1,162 @@
+//! Waiting for what comes next: parked in the warm pool, or in service (or drained) watching
+//! for termination notices, operator requests and signals.
+
+use super::{Agent, Life, Signals};
+use crate::error::{Error, Result};
+use crate::lifecycle::boot::phase;
+use crate::lifecycle::drain::{self, Trigger};
+use crate::lifecycle::machine::{Cause, Event};
+use crate::status::state::{HookResult, Transition};
+use std::time::Duration;
+
+impl Agent {
+    /// Warm pool: complete the pool's launch hook; systemd gets READY=1 (its start timeout must
+    /// not kill us while parked), but the gate stays closed, so the agent never registers.
+    pub(super) async fn park(&self, life: &mut Life) -> Result<()> {
+        let p = life
+            .prepared
+            .as_ref()
+            .ok_or_else(|| Error::Other("parked before the config phase".into()))?;
+        let state = self
+            .imds
+            .target_lifecycle_state()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let action = self
+            .begin_action(p, &mut life.hooks, Transition::LaunchWarmed)
+            .await?;
+        phase(Some(&self.store), "warm-pool-hook", async {
+            let r = action.complete(HookResult::Continue, None, None).await?;
+            Ok(((), Some(format!("{} {} ({state})", r.result, r.hook))))
+        })
+        .await?;
+        crate::util::notify::ready(&format!(
+            "parked in the warm pool ({state}); the ECS agent waits"
+        ));
+        Ok(())
+    }
+
+    /// Parked: wait until the instance leaves the pool for service (Warmed:Running and
+    /// Warmed:Hibernated do so without a reboot) or is terminated in it.
+    pub(super) async fn wait_in_pool(&self, life: &Life, signals: &mut Signals) -> Event {
+        let poll = life
+            .prepared
+            .as_ref()
+            .map_or(Duration::from_secs(5), |p| p.config.drain.poll_interval);
+        loop {
+            match self
+                .imds
+                .target_lifecycle_state()
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+            {
+                Some("InService") => return Event::TargetInService,
+                Some("Terminated" | "Warmed:Terminated") => {
+                    return Event::Terminating(Cause::Lifecycle);
+                }
+                _ => {}
+            }
+            let Signals { term, int, hup, .. } = &mut *signals;
+            tokio::select! {
+                _ = tokio::time::sleep(crate::util::retry::jitter(poll)) => {}
+                Some(_) = hup.recv() => return Event::Reload,
+                _ = term.recv() => return Event::Stop,
+                _ = int.recv() => return Event::Stop,
+            }
+        }
+    }
+
+    /// In service (or drained): termination notices, operator requests, reload, stop.
+    pub(super) async fn watch(
+        &self,
+        life: &mut Life,
+        signals: &mut Signals,
+        drained: bool,
+    ) -> Event {
+        let Some(p) = life.prepared.as_ref() else {
+            // Resumed drained after a restart without a config phase: only stopping is possible.
+            signals.stop().await;
+            return Event::Stop;
+        };
+        let config = &p.config;
+        let notice = async {
+            if !config.drain.enabled && !drained {
+                std::future::pending::<()>().await;
+            }
+            loop {
+                if let Some(t) = drain::check_once(&self.imds, config).await {
+                    // Drained already: only the real termination matters now.
+                    if !drained || t == Trigger::Lifecycle {
+                        return t;
+                    }
+                }
+                tokio::time::sleep(crate::util::retry::jitter(config.drain.poll_interval)).await;
+            }
+        };
+        let Signals {
+            term,
+            int,
+            hup,
+            usr1,
+            usr2,
+        } = signals;
+        let (trigger, event) = tokio::select! {
+            t = notice => {
+                let cause = t.cause();
+                (Some(t), Event::Terminating(cause))
+            }
+            _ = usr1.recv(), if !drained => (Some(Trigger::Manual), Event::Terminating(Cause::Operator)),
+            _ = usr2.recv(), if drained => (None, Event::Undrain),
+            Some(_) = hup.recv() => (None, Event::Reload),
+            _ = term.recv() => (None, Event::Stop),
+            _ = int.recv() => (None, Event::Stop),
+        };
+        if trigger.is_some() {
+            life.trigger = trigger;
+        }
+        if event == Event::Stop && !drained {
+            self.stop_best_effort(life).await;
+        }
+        event
+    }
+
+    /// SIGTERM in service: systemd has already stopped ecs.service (ordered after us), so only
+    /// what needs no agent is done: if termination is under way, drain as far as time allows.
+    pub(super) async fn stop_best_effort(&self, life: &mut Life) {
+        let Some(p) = life.prepared.as_ref() else {
+            return;
+        };
+        let Some(trigger) = drain::check_once(&self.imds, &p.config).await else {
+            return;
+        };
+        if self
+            .store
+            .snapshot()
+            .hook_done(Transition::Terminate)
+            .is_some()
+        {
+            return;
+        }
+        tracing::info!(
+            "stopping while termination is under way: draining as far as the stop timeout allows"
+        );
+        let cause = trigger.cause();
+        life.trigger = Some(trigger);
+        let work = async {
+            self.drain(life).await?;
+            if cause == Cause::Lifecycle {
+                self.complete_terminate(life).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(60), work).await {
+            Err(_) => tracing::warn!("best-effort drain did not finish before the stop timeout"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "best-effort drain failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
