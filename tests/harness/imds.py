@@ -194,12 +194,12 @@ class FakeImds:
         with self._lock:
             return bool(token) and self._tokens.get(token, 0) > time.monotonic()
 
-    def _lookup(self, path: str) -> str | None:
+    def _lookup(self, path: str) -> "str | _Padded | None":
         """The text/plain body for a metadata path, or None for 404."""
         text = self._lookup_plain(path)
         nbytes, prefix = self._oversize
         if text is not None and nbytes and path.startswith(prefix) and text.startswith("{"):
-            return text[:-1].rstrip() + ', "padding": "' + "x" * nbytes + '"}'
+            return _Padded(text[:-1].rstrip() + ', "padding": "', nbytes, '"}')
         return text
 
     def _lookup_plain(self, path: str) -> str | None:
@@ -239,6 +239,29 @@ def _iso_in(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
 
 
+class _Padded:
+    """An oversized JSON answer, streamed in 64 KiB chunks instead of built whole: a 256 MiB
+    answer built as one string took longer than the client's timeout on a loaded machine, so the
+    test saw a timeout where it meant to see the size cap."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, head: str, nbytes: int, tail: str):
+        self.head, self.nbytes, self.tail = head.encode(), nbytes, tail.encode()
+
+    def __len__(self) -> int:
+        return len(self.head) + self.nbytes + len(self.tail)
+
+    def chunks(self):
+        yield self.head
+        left = self.nbytes
+        block = b"x" * self.CHUNK
+        while left > 0:
+            yield block[:min(left, self.CHUNK)]
+            left -= self.CHUNK
+        yield self.tail
+
+
 class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, a client reusing its connection
     # (as aws-config's does) waits ~40 ms for the delayed ACK on every request after the first.
@@ -249,17 +272,23 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # the request log is kept in FakeImds.requests instead
         pass
 
-    def _send(self, status: int, body: str = "", headers: dict | None = None,
+    def _send(self, status: int, body: "str | _Padded" = "", headers: dict | None = None,
               content_type: str = "text/plain") -> None:
-        data = body.encode()
+        chunks = body.chunks() if isinstance(body, _Padded) else [body.encode()]
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(len(body) if isinstance(body, _Padded)
+                                              else len(chunks[0])))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        if self.command == "HEAD":
+            return
+        try:
+            for chunk in chunks:
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a client that stops at its size cap hangs up mid-body: that is the point
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -370,7 +370,8 @@ class MotoServer:
     def _admin(self, method: str, path: str, body=None, prefix: str = "/_harness"):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + prefix + path, data=data, method=method)
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        # 120 s: a reset reloads the AWS-managed policies when they are loaded, slow on a busy machine.
+        with urllib.request.urlopen(req, timeout=120) as resp:
             return resp.read()
 
 
