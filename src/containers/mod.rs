@@ -5,9 +5,11 @@
 
 pub mod bootstrap;
 pub(crate) mod engine;
+pub mod liveness;
 mod pull;
 mod spec_hash;
 mod up;
+pub mod watch;
 
 use crate::config::{Config, ContainerSpec};
 use crate::error::{Error, Result};
