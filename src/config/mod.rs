@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod extensions;
 pub mod files;
 mod fragment;
+pub mod health;
 pub mod layers;
 pub mod preflight;
 pub mod schema;
@@ -15,6 +16,7 @@ pub mod tags;
 pub mod trust;
 
 pub use evidence::RecorderSection;
+pub use health::{HealthSection, OnEssentialFailure};
 pub use trust::TrustSection;
 
 #[cfg(test)]
@@ -59,6 +61,8 @@ pub struct Config {
     pub trust: TrustSection,
     pub proxy: ProxySection,
     pub recorder: RecorderSection,
+    /// What an essential container dying after launch does. Trusted layers only.
+    pub health: HealthSection,
     #[serde(rename = "container")]
     pub containers: Vec<ContainerSpec>,
     /// One-shot containers run in order before the ECS agent may start.
@@ -411,6 +415,9 @@ impl Config {
         self.recorder
             .check()
             .map_err(|(field, p)| invalid(format!("recorder.{field}"), p))?;
+        self.health
+            .check()
+            .map_err(|(field, p)| invalid(format!("health.{field}"), p))?;
         if !self.ecs_agent.introspection_url.starts_with("http://") {
             return Err(invalid(
                 "ecs_agent.introspection_url".into(),

@@ -83,6 +83,7 @@ pub fn section_fields(section: &str) -> &'static [&'static str] {
         "proxy" => fields::<ProxySection>(),
         "hooks" => fields::<HooksSection>(),
         "recorder" => fields::<RecorderSection>(),
+        "health" => fields::<HealthSection>(),
         // `container`, and any section added later without an entry here: its keys are not
         // listed, so a path under it is named only by its section (and refused unless opened).
         _ => &[],

@@ -199,6 +199,7 @@ mod tests {
             ("ecs-boot:attribute:a:b", "x"),
             ("ecs-boot:attribute:stäck", "x"),
             ("ecs-boot:attribute:ecs-boot.drained", "true"),
+            ("ecs-boot:attribute:ecs-boot.ready", "true"),
             ("ecs-boot:attribute:stack", "blü"),
             ("ecs-boot:attribute:stack", "a,b"),
             ("ecs-boot:attribute:stack", " blue"),

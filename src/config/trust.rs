@@ -13,8 +13,8 @@ pub const DEFAULT_FRAGMENT_KEYS: &[&str] = &["ecs.cluster", "ecs.attributes", "e
 
 /// Keys no fragment may ever set, whatever `fragment_keys` says: the trust rules themselves,
 /// the locks, the raw variable escape hatch, proxies (a proxy sees every registry credential),
-/// hooks (commands run as root on the host) and the flight recorder (its location receives the
-/// node's logs).
+/// hooks (commands run as root on the host), the flight recorder (its location receives the
+/// node's logs) and `[health]` (a tag that could turn a crash into a drain could empty a cluster).
 pub const NEVER_OPEN: &[&str] = &[
     "trust",
     "ecs.locked",
@@ -22,6 +22,7 @@ pub const NEVER_OPEN: &[&str] = &[
     "proxy",
     "hooks",
     "recorder",
+    "health",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +192,9 @@ mod tests {
             "hooks.pre_drain",
             "recorder",
             "recorder.location",
+            "health",
+            "health.on_essential_failure",
+            "health.restart_grace",
         ] {
             assert!(check_fragment_key(bad).is_err(), "{bad}");
         }
