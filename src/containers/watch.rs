@@ -59,6 +59,7 @@ pub struct Watch<E> {
     retry_at: Option<Instant>,
     backoff: Backoff,
     connection: Connection,
+    connection_changed: bool,
 }
 
 impl<E: Engine> Watch<E> {
@@ -71,6 +72,7 @@ impl<E: Engine> Watch<E> {
             retry_at: None,
             backoff: Backoff::new(RESUBSCRIBE_FIRST, RESUBSCRIBE_MAX),
             connection: Connection::Lost("not subscribed yet".into()),
+            connection_changed: false,
         }
     }
 
@@ -89,10 +91,14 @@ impl<E: Engine> Watch<E> {
         self.retry_at = None;
     }
 
-    /// Waits until an essential container fails for good or recovers. Cancel-safe: the
-    /// subscription and the tracker live in `self`, so the caller may drop this future.
+    /// Waits until an essential container fails for good or recovers, or the connection
+    /// changes (then the changes may be empty: see `connection`). Cancel-safe: the subscription
+    /// and the tracker live in `self`, so the caller may drop this future.
     pub async fn next(&mut self) -> Vec<Change> {
         loop {
+            if std::mem::take(&mut self.connection_changed) {
+                return Vec::new();
+            }
             let changes = self.tracker.tick(Instant::now());
             if !changes.is_empty() {
                 return changes;
@@ -169,6 +175,7 @@ impl<E: Engine> Watch<E> {
         }
         if self.connection != Connection::Subscribed {
             tracing::info!("watching essential system containers through Docker events");
+            self.connection_changed = true;
         }
         self.connection = Connection::Subscribed;
         self.events = Some(events);
@@ -193,7 +200,9 @@ impl<E: Engine> Watch<E> {
         self.events = None;
         self.subscribed_at = None;
         self.retry_at = Some(now + delay);
-        self.connection = Connection::Lost(why);
+        let now_lost = Connection::Lost(why);
+        self.connection_changed |= self.connection != now_lost;
+        self.connection = now_lost;
     }
 }
 
@@ -336,6 +345,15 @@ mod tests {
         }
     }
 
+    async fn next_change(w: &mut Watch<FakeEngine>) -> Vec<Change> {
+        loop {
+            let changes = w.next().await;
+            if !changes.is_empty() {
+                return changes;
+            }
+        }
+    }
+
     fn watch(engine: &FakeEngine) -> Watch<FakeEngine> {
         Watch::new(engine.clone(), Tracker::new(["logs".to_string()], GRACE))
     }
@@ -355,7 +373,7 @@ mod tests {
         }]);
         let mut w = watch(&engine);
         let t0 = Instant::now();
-        let changes = w.next().await;
+        let changes = next_change(&mut w).await;
         assert!(
             matches!(&changes[..], [Change::Failed(f)] if f.cause.contains("exited with code 137")),
             "{changes:?}"
@@ -384,7 +402,7 @@ mod tests {
             },
         ]);
         let mut w = watch(&engine);
-        let changes = w.next().await;
+        let changes = next_change(&mut w).await;
         assert!(
             matches!(&changes[..], [Change::Failed(f)] if f.name == "logs"),
             "{changes:?}"
@@ -408,7 +426,7 @@ mod tests {
             },
         ]);
         let mut w = watch(&engine);
-        let quiet = tokio::time::timeout(Duration::from_secs(120), w.next()).await;
+        let quiet = tokio::time::timeout(Duration::from_secs(120), next_change(&mut w)).await;
         assert!(quiet.is_err(), "{quiet:?}");
         assert!(w.tracker().healthy());
         assert_eq!(engine.calls.lock().unwrap().len(), 2);
@@ -418,7 +436,7 @@ mod tests {
     async fn resubscribing_backs_off_with_jitter_up_to_a_bound() {
         let engine = FakeEngine::script(vec![]);
         let mut w = Watch::new(engine.clone(), Tracker::new(Vec::<String>::new(), GRACE));
-        let _ = tokio::time::timeout(Duration::from_secs(300), w.next()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(300), next_change(&mut w)).await;
         let calls = engine.calls.lock().unwrap().clone();
         let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(gaps.len() >= 8, "it keeps trying: {gaps:?}");

@@ -24,6 +24,10 @@ pub enum Trigger {
     },
     Rebalance,
     Manual,
+    /// `[health] on_essential_failure = "drain"`: this essential system container died for good.
+    EssentialFailure {
+        container: String,
+    },
 }
 
 impl Trigger {
@@ -33,7 +37,8 @@ impl Trigger {
             Trigger::Lifecycle => Cause::Lifecycle,
             Trigger::Spot { .. } => Cause::Spot,
             Trigger::Rebalance => Cause::Rebalance,
-            Trigger::Manual => Cause::Operator,
+            // Like an operator's drain: no termination behind it; `ecs-boot undrain` ends it.
+            Trigger::Manual | Trigger::EssentialFailure { .. } => Cause::Operator,
         }
     }
 
@@ -43,6 +48,7 @@ impl Trigger {
             Trigger::Spot { action, .. } => format!("spot:{action}"),
             Trigger::Rebalance => "rebalance-recommendation".into(),
             Trigger::Manual => "manual".into(),
+            Trigger::EssentialFailure { container } => format!("essential-failure:{container}"),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod boot;
 pub mod drain;
 mod evidence;
 pub mod handlers;
+mod health;
 pub mod hook;
 pub mod launch;
 pub mod machine;

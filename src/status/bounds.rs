@@ -107,6 +107,9 @@ impl State {
                 None => break,
             }
         }
+        if let Some(h) = &mut self.health {
+            h.bound(CAUSE, MAX_CONTAINERS);
+        }
         if let Some(e) = &mut self.error {
             cap_text(&mut e.phase, NAME);
             cap_text(&mut e.message, ERROR);

@@ -2,6 +2,7 @@
 //! (table and JSON), and the gate `ecs.service` passes through before it starts.
 
 pub mod bounds;
+pub mod essential;
 pub mod gate;
 pub mod health;
 pub mod report;

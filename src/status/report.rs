@@ -131,6 +131,10 @@ pub fn collect(paths: &Paths) -> Report {
 /// No `_` arm: a new outcome must be placed here. `drained` (a drain without a termination: the
 /// instance is drained, still running, waiting) is healthy, like `warmed`.
 pub fn health_of(s: &State, daemon_running: bool) -> Health {
+    // In service but marked not ready: an essential system container died for good.
+    if s.outcome == Outcome::InService && s.health.as_ref().is_some_and(|h| !h.ready) {
+        return Health::Failed;
+    }
     match s.outcome {
         Outcome::InService | Outcome::Warmed | Outcome::Drained | Outcome::Terminated => {
             Health::Healthy
@@ -374,6 +378,9 @@ pub fn render_table(r: &Report) -> String {
             clock(d.started_at),
             clock(d.deadline_at)
         );
+    }
+    if let Some(h) = &s.health {
+        let _ = writeln!(o, "{}", h.line());
     }
     if let Some(e) = &s.evidence {
         let _ = writeln!(

@@ -427,6 +427,9 @@ pub struct State {
     /// The last flight recording, when `[recorder]` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<EvidenceRecord>,
+    /// Essential system containers after launch, and `ecs-boot.ready` (status/essential.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::status::essential::EssentialHealth>,
 }
 
 impl State {
@@ -453,6 +456,7 @@ impl State {
             warnings: Vec::new(),
             error: None,
             evidence: None,
+            health: None,
         }
     }
 
