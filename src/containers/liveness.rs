@@ -214,6 +214,10 @@ impl Tracker {
                 if id.is_none() {
                     return fail(name, t, "the container is gone (removed)".into());
                 }
+                // What the listing saw beats a guess made while the engine was unreachable.
+                if let (false, Life::Down { why, .. }) = (running, &mut t.life) {
+                    *why = "found not running when the engine was listed".into();
+                }
                 running
             }
             Input::Health { id, .. } | Input::Died { id, .. } | Input::Destroyed { id }
@@ -458,6 +462,15 @@ mod tests {
         let changes = t.tick(at + GRACE);
         assert!(
             matches!(&changes[..], [Change::Failed(f)] if f.name == "metrics" && f.cause.contains("unreachable")),
+            "{changes:?}"
+        );
+        // Back within the grace, the listing tells what really happened.
+        let (mut t, at) = tracker();
+        t.engine_lost(at, "connection refused");
+        t.apply("logs", snapshot("logs", false), at + S(1));
+        let changes = t.tick(at + GRACE);
+        assert!(
+            matches!(&changes[..], [Change::Failed(f)] if f.name == "logs" && f.cause.contains("found not running")),
             "{changes:?}"
         );
     }

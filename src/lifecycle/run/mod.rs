@@ -51,6 +51,8 @@ struct Life {
     /// When the last task was gone, for the terminate hook's latency.
     drained_at: Option<Instant>,
     failure: Option<Error>,
+    /// In service: the essential containers' watch and `ecs-boot.ready` (health.rs).
+    readiness: Option<crate::lifecycle::health::Readiness>,
 }
 
 impl Agent {

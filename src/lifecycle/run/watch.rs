@@ -105,6 +105,7 @@ impl Agent {
             usr2,
         } = signals;
         let (trigger, event) = tokio::select! {
+            t = self.keep_ready(&mut life.readiness, p), if !drained => (Some(t), Event::Terminating(Cause::Operator)),
             t = notice => {
                 let cause = t.cause();
                 (Some(t), Event::Terminating(cause))
