@@ -468,6 +468,7 @@ mod tests {
         let (mut t, at) = tracker();
         t.engine_lost(at, "connection refused");
         t.apply("logs", snapshot("logs", false), at + S(1));
+        t.apply("metrics", snapshot("metrics", true), at + S(1));
         let changes = t.tick(at + GRACE);
         assert!(
             matches!(&changes[..], [Change::Failed(f)] if f.name == "logs" && f.cause.contains("found not running")),
