@@ -31,7 +31,6 @@ from __future__ import annotations
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -47,6 +46,7 @@ import test_faults_rows as new_rows
 from harness.faultctx import (IDENTITY, IMAGE, MANAGED_LABEL,
                               TAGS, TERMINATING, Ctx, Fault, NotCovered, describe_outcome,
                               ecs_config_kind, judge, phase_of, INVARIANTS)
+from harness.engine_proxy import SocketProxy
 from harness.procs import wait_for
 
 pytest_plugins = ["faults_plugin"]
@@ -232,56 +232,6 @@ def docker_pull_failing(ctx):
     ctx.configure(docker={"engine_wait": "5s"})
     ctx.settle(ctx.boot())
     return []
-
-
-class SocketProxy:
-    """A unix-socket proxy to the Docker engine that can vanish mid-run (the engine 'gone')."""
-
-    def __init__(self, path: Path, target: str = "/var/run/docker.sock"):
-        self.path, self.target = path, target
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen(16)
-        self.conns: list[socket.socket] = []
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.target)
-            self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.closed = True
-        self.server.close()
-        self.path.unlink(missing_ok=True)
-        for c in self.conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-                c.close()
-            except OSError:
-                pass
 
 
 def ensure_image() -> None:

@@ -2,7 +2,7 @@
 events. One that dies for good sets `ecs-boot.ready=false` (ECS PutAttributes, asserted on moto's
 call log), is counted (`essential_failures`) and shown by `ecs-boot status`; healthy again, the
 attribute goes back to `true`. With `[health] on_essential_failure = "drain"` the node drains. A
-death while the event stream is cut (the engine's socket behind a proxy the test breaks) is found
+death while the event stream is cut (the engine's socket behind a proxy the test closes) is found
 when the watch subscribes again.
 
 Real Docker engine, busybox image of test_containers, each test its own container name; the
@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 
 import pytest
 
-from harness.procs import free_port, wait_for
+from harness.engine_proxy import SocketProxy
+from harness.procs import wait_for
 from lifecycle_helpers import client_calls, start_instance, status, stop, wait_state
 from test_containers import LOCAL_TAG, SLEEP, busybox_image, docker  # noqa: F401 (fixture)
 
@@ -114,85 +113,19 @@ def test_on_essential_failure_drain_sets_draining(moto, world, ecs_boot, fake_ag
     assert stop(proc) == 0
 
 
-class SocketProxy:
-    """DOCKER_HOST=tcp://127.0.0.1:port in front of the engine's unix socket; `cut()` closes
-    every connection and refuses new ones (an engine restart as the event stream sees it),
-    `restore()` accepts again."""
-
-    def __init__(self, target: str = "/var/run/docker.sock"):
-        self.target = target
-        self.port = free_port()
-        self.open = True
-        self.conns: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.server = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                continue
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.target)
-            with self.lock:
-                self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        self.open = False
-        with self.lock:
-            conns, self.conns = self.conns, []
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
-
-    def restore(self):
-        self.open = True
-
-    def close(self):
-        self.cut()
-        self.server.close()
-
-
 def test_a_death_while_the_event_stream_is_cut_is_found_on_resubscribing(
-        moto, world, ecs_boot, fake_agent, busybox_image, container_name):
-    socket_path = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not socket_path.startswith("unix://"):
-        pytest.fail(f"this test proxies the engine's unix socket; DOCKER_HOST is {socket_path}")
-    proxy = SocketProxy(socket_path.removeprefix("unix://"))
+        moto, world, ecs_boot, fake_agent, busybox_image, container_name, tmp_path):
+    engine = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not engine.startswith("unix://"):
+        pytest.fail(f"this test proxies the engine's unix socket; DOCKER_HOST is {engine}")
+    proxy = SocketProxy(tmp_path / "docker.sock", engine.removeprefix("unix://"))
     ecs_boot.env["DOCKER_HOST"] = proxy.url
     try:
         # The grace outlasts the cut: what fails the container is the listing on resubscribing,
         # not the engine's absence (that would say "unreachable").
         proc, _ = in_service(ecs_boot, fake_agent, essential(container_name, grace="5s"))
         wait_state(ecs_boot, lambda s: not s["health"].get("watch_error"), what="subscribed")
-        proxy.cut()
+        proxy.close()
         wait_state(ecs_boot, lambda s: s["health"].get("watch_error"), what="stream loss seen")
         # Dies while nobody listens: no event will ever tell ecs-boot.
         docker("kill", container_name)

@@ -43,8 +43,10 @@ impl Readiness {
         // The launch set it true (readiness.rs); a restarted agent knows better from its state.
         let published = agent.store.snapshot().health.is_none_or(|h| h.ready);
         agent.store.update(|s| {
-            s.health
+            let h = s
+                .health
                 .get_or_insert_with(|| EssentialHealth::new(published));
+            h.watch_error = Some("not subscribed to Docker events yet".into());
         });
         Readiness {
             watch: Watch::new(engine, tracker),
