@@ -55,9 +55,7 @@ module "web" {
     deregistration_delay = 60
   }
 
-  # ecs-boot does not publish ecs-boot.ready yet (terraform/README.md, "Open points"); with the
-  # constraint on, no task would be placed.
-  require_ready_attribute = false
+  # require_ready_attribute (default true): tasks land only where ecs-boot.ready == true.
 }
 
 # --- the dev environment's deploy role (this account) -----------------------------------------

@@ -143,7 +143,7 @@ variable "deployment" {
 }
 
 variable "require_ready_attribute" {
-  description = "Place tasks only on container instances with the attribute ecs-boot.ready = true (placement constraint memberOf(attribute:ecs-boot.ready == true)), i.e. instances whose boot ecs-boot has finished. Turn off for instances that do not set it."
+  description = "Place tasks only on container instances with the attribute ecs-boot.ready = true (placement constraint memberOf(attribute:ecs-boot.ready == true)), i.e. instances whose boot ecs-boot has finished and whose essential system containers are alive. Turn off for instances that do not run ecs-boot (they never set it)."
   type        = bool
   default     = true
 }
