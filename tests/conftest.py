@@ -49,10 +49,10 @@ def pytest_configure(config):
 # stand-in ECS agent listens on 127.0.0.1:51678 and :51680.
 SERIAL_FILES = {"test_sim_instance.py", "test_faults.py"}
 # Files sharing a session fixture whose teardown removes what the other file still uses (the
-# busybox image test_drain.py and test_extensions.py import from test_containers.py, which also
-# removes it in one test): one worker runs them all.
+# busybox image test_drain.py, test_extensions.py and test_health.py import from
+# test_containers.py, which also removes it in one test): one worker runs them all.
 SHARED_GROUPS = {"test_containers.py": "busybox-image", "test_drain.py": "busybox-image",
-                 "test_extensions.py": "busybox-image"}
+                 "test_extensions.py": "busybox-image", "test_health.py": "busybox-image"}
 
 
 def pytest_addoption(parser):
