@@ -141,3 +141,31 @@ def test_a_death_while_the_event_stream_is_cut_is_found_on_resubscribing(
         assert stop(proc) == 0
     finally:
         proxy.close()
+
+
+def test_a_crash_loop_is_dead_for_good_while_docker_keeps_restarting_it(
+        moto, world, ecs_boot, fake_agent, busybox_image, container_name, tmp_path):
+    # Exits 3 at once while /m/crash exists: with restart "always", Docker restarts it again and
+    # again (backoff 100 ms doubling): never down for a whole grace, yet dead for good.
+    marker_dir = tmp_path / "m"
+    marker_dir.mkdir()
+    command = json.dumps(["/bin/busybox", "sh", "-c",
+                          "[ -f /m/crash ] && exit 3; trap 'exit 0' TERM; sleep 3600 & wait"])
+    config = (f'[[container]]\nname = "{container_name}"\nimage = "{LOCAL_TAG}"\n'
+              f'pull = "never"\ncommand = {command}\nessential = true\nrestart = "always"\n'
+              f'min_uptime = "1s"\nbinds = ["{marker_dir}:/m"]\n'
+              f'[docker]\nengine_wait = "20s"\n[health]\nrestart_grace = "2s"\n')
+    proc, _ = in_service(ecs_boot, fake_agent, config)
+    (marker_dir / "crash").touch()
+    # The exec may die with the container it stops (exit 137): the outcome is checked below.
+    docker("exec", container_name, "kill", "1", check=False)
+    wait_ready_values(moto, ["true", "false"])
+    s = wait_state(ecs_boot, lambda s: not s["health"]["ready"])
+    assert "restarting in a loop" in s["health"]["failing"][0]["cause"], s["health"]
+    assert s["health"]["essential_failures"] == 1
+
+    (marker_dir / "crash").unlink()
+    wait_ready_values(moto, ["true", "false", "true"], timeout=40)
+    s = wait_state(ecs_boot, lambda s: s["health"]["ready"])
+    assert s["health"]["essential_failures"] == 1
+    assert stop(proc) == 0
