@@ -153,18 +153,32 @@ impl Readiness {
     /// The drain `[health]` asks for, once per failure.
     fn drain_trigger(&mut self) -> Option<Trigger> {
         let failures = self.watch.tracker().failures();
-        if failures.is_empty() {
-            self.drain_asked = false;
-            return None;
-        }
-        if self.policy.on_essential_failure != OnEssentialFailure::Drain || self.drain_asked {
-            return None;
-        }
-        self.drain_asked = true;
-        Some(Trigger::EssentialFailure {
-            container: failures[0].name.clone(),
-        })
+        drain_for(
+            self.policy.on_essential_failure,
+            failures.first().map(|f| f.name.as_str()),
+            &mut self.drain_asked,
+        )
     }
+}
+
+/// Whether to drain now: with the `drain` policy, once per failure (`asked` remembers it), and
+/// again only after the node was healthy in between (`failing` None).
+fn drain_for(
+    policy: OnEssentialFailure,
+    failing: Option<&str>,
+    asked: &mut bool,
+) -> Option<Trigger> {
+    let Some(container) = failing else {
+        *asked = false;
+        return None;
+    };
+    if policy != OnEssentialFailure::Drain || *asked {
+        return None;
+    }
+    *asked = true;
+    Some(Trigger::EssentialFailure {
+        container: container.to_string(),
+    })
 }
 
 impl Agent {
@@ -212,5 +226,38 @@ impl Agent {
                 return trigger;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drain_policy_drains_once_per_failure() {
+        let mut asked = false;
+        let drain = OnEssentialFailure::Drain;
+        assert_eq!(drain_for(drain, None, &mut asked), None);
+        let first = drain_for(drain, Some("logs"), &mut asked);
+        assert_eq!(
+            first.map(|t| t.label()),
+            Some("essential-failure:logs".to_string())
+        );
+        assert_eq!(
+            drain_for(drain, Some("logs"), &mut asked),
+            None,
+            "still the same failure"
+        );
+        assert_eq!(drain_for(drain, None, &mut asked), None);
+        assert!(
+            drain_for(drain, Some("metrics"), &mut asked).is_some(),
+            "healthy in between: a new failure drains again"
+        );
+        let mut asked = false;
+        assert_eq!(
+            drain_for(OnEssentialFailure::Mark, Some("logs"), &mut asked),
+            None,
+            "mark only marks"
+        );
     }
 }

@@ -465,6 +465,30 @@ mod tests {
     }
 
     #[test]
+    fn in_service_but_not_ready_is_a_failure_shown_in_the_table() {
+        let mut s = State::new();
+        s.outcome = Outcome::InService;
+        let mut h = crate::status::essential::EssentialHealth::new(true);
+        s.health = Some(h.clone());
+        assert_eq!(report(s.clone(), true).exit_code(), exit::HEALTHY);
+        h.ready = false;
+        h.essential_failures = 1;
+        h.failing.push(crate::status::essential::FailingContainer {
+            name: "logs".into(),
+            cause: "exited with code 1".into(),
+        });
+        s.health = Some(h);
+        let r = report(s, true);
+        assert_eq!(r.exit_code(), exit::FAILED);
+        let table = render_table(&r);
+        assert!(
+            table.contains("ecs-boot.ready=false  essential failures 1")
+                && table.contains("DEAD logs: exited with code 1"),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn table_shows_phases_errors_and_hints() {
         let mut s = State::new();
         s.outcome = Outcome::Failed;
