@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sources::aws::{self, Aws};
 use crate::sources::ecs_agent::Introspection;
-use crate::sources::imds::Imds;
 use crate::status::state::{Cause, DrainRecord, DrainState, StateStore};
 use crate::util::retry::Backoff;
 use std::collections::BTreeSet;
@@ -45,35 +44,6 @@ impl Trigger {
             Trigger::Manual => "manual".into(),
         }
     }
-}
-
-pub async fn check_once(imds: &Imds, config: &Config) -> Option<Trigger> {
-    match imds.target_lifecycle_state().await {
-        Ok(Some(s)) if s == "Terminated" || s == "Warmed:Terminated" => {
-            return Some(Trigger::Lifecycle);
-        }
-        Err(e) => tracing::debug!(error = %e, "reading target-lifecycle-state"),
-        _ => {}
-    }
-    if config.drain.spot {
-        match imds.spot_action().await {
-            Ok(Some(a)) => {
-                let time =
-                    OffsetDateTime::parse(&a.time, &time::format_description::well_known::Rfc3339)
-                        .ok();
-                return Some(Trigger::Spot {
-                    action: a.action,
-                    time,
-                });
-            }
-            Err(e) => tracing::debug!(error = %e, "reading the spot notice"),
-            Ok(None) => {}
-        }
-    }
-    if config.drain.rebalance && imds.rebalance_recommended().await.unwrap_or(false) {
-        return Some(Trigger::Rebalance);
-    }
-    None
 }
 
 /// The drain deadline: the configured one, capped a little before a spot reclaim.

@@ -8,5 +8,7 @@ pub mod handlers;
 pub mod hook;
 pub mod launch;
 pub mod machine;
+pub mod notice;
 mod readiness;
 pub mod run;
+pub mod watch;
