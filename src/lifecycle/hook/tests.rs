@@ -263,6 +263,45 @@ async fn a_refused_completion_is_retried_while_the_action_waits() {
     assert_eq!(g.state(), "InService");
 }
 
+/// The action ended before we completed it (its heartbeat timeout, someone else): recorded as
+/// already done, nothing retried, for launch and terminate alike.
+#[tokio::test]
+async fn an_action_already_finished_is_recorded_as_already_done() {
+    for (state, transition) in [
+        ("InService", Transition::Launch),
+        ("Terminating:Proceed", Transition::Terminate),
+    ] {
+        let g = FakeGroup::new("web", state, HOOKS);
+        let (_d, store) = store();
+        let hook = hooks_of(&g)
+            .await
+            .resolve(&Config::default(), &TagInputs::default(), "i-1", transition)
+            .unwrap();
+        let r = HookAction::begin(
+            g.clone(),
+            store.clone(),
+            transition,
+            hook,
+            Duration::from_secs(3600),
+        )
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+        assert!(r.already_done, "{state}: {r:?}");
+        let recorded = store
+            .snapshot()
+            .hook_done(transition)
+            .map(|h| h.already_done);
+        assert_eq!(recorded, Some(true), "{state}");
+        let completions = g
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("CompleteLifecycleAction"))
+            .count();
+        assert_eq!(completions, 1, "{state}: asked once, not retried");
+    }
+}
+
 #[tokio::test]
 async fn no_hook_is_recorded_as_skipped_with_the_reason() {
     let g = FakeGroup::new("web", "Pending:Wait", &[]);
