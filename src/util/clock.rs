@@ -32,6 +32,9 @@ pub mod fake {
     use super::*;
     use std::sync::{Arc, Mutex};
 
+    /// Far beyond any deadline the tests set (the drain's default is 15 min).
+    const LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
     #[derive(Clone)]
     pub struct FakeClock {
         inner: Arc<Mutex<(OffsetDateTime, Duration)>>,
@@ -62,6 +65,12 @@ pub mod fake {
                 let mut i = self.inner.lock().unwrap();
                 i.0 += d;
                 i.1 += d;
+                // A wait no test needs: the code under test would never end; fail, not hang.
+                assert!(
+                    i.1 <= LIMIT,
+                    "slept {:?} on the fake clock: a wait that never ends",
+                    i.1
+                );
             }
             tokio::task::yield_now().await
         }
