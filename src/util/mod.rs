@@ -3,6 +3,8 @@
 //! environment, version string.
 
 pub mod atomic_file;
+#[cfg(test)]
+pub mod call_log;
 pub mod clock;
 pub mod escape;
 pub mod logging;

@@ -4,6 +4,7 @@
 
 use super::{AgentView, EcsControl, SystemContainers, TaskInfo};
 use crate::error::{Error, Result};
+use crate::util::call_log::CallLog;
 use crate::util::clock::Clock;
 use crate::util::clock::fake::FakeClock;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ pub struct Cluster {
     pub agent_up: bool,
     pub tasks: Vec<FakeTask>,
     pub listings: u32,
-    pub calls: Vec<String>,
+    pub calls: CallLog,
 }
 
 #[derive(Clone)]
@@ -45,22 +46,18 @@ impl FakeWorld {
                 agent_up: true,
                 tasks: tasks.to_vec(),
                 listings: 0,
-                calls: Vec::new(),
+                calls: CallLog::default(),
             })),
             clock: FakeClock::default(),
         }
     }
 
     pub fn calls(&self) -> Vec<String> {
-        self.inner.lock().unwrap().calls.clone()
+        self.inner.lock().unwrap().calls.all()
     }
 
-    /// How many calls start with `prefix`.
     pub fn count(&self, prefix: &str) -> usize {
-        self.calls()
-            .iter()
-            .filter(|c| c.starts_with(prefix))
-            .count()
+        self.inner.lock().unwrap().calls.count(prefix)
     }
 
     fn live(c: &mut Cluster) -> Vec<String> {
@@ -97,7 +94,7 @@ pub fn standalone_task(arn: &str) -> FakeTask {
 impl EcsControl for FakeWorld {
     async fn instance_status(&self, _cluster: &str, _arn: &str) -> Result<String> {
         let mut c = self.inner.lock().unwrap();
-        c.calls.push("DescribeContainerInstances".into());
+        c.calls.push("DescribeContainerInstances");
         Ok(c.status.clone())
     }
 
@@ -119,7 +116,7 @@ impl EcsControl for FakeWorld {
 
     async fn running_tasks(&self, _cluster: &str, _arn: &str) -> Option<Vec<String>> {
         let mut c = self.inner.lock().unwrap();
-        c.calls.push("ListTasks".into());
+        c.calls.push("ListTasks");
         Some(Self::live(&mut c))
     }
 
@@ -162,13 +159,13 @@ impl EcsControl for FakeWorld {
 impl AgentView for FakeWorld {
     async fn container_instance_arn(&self) -> Option<String> {
         let mut c = self.inner.lock().unwrap();
-        c.calls.push("agent /v1/metadata".into());
+        c.calls.push("agent /v1/metadata");
         c.agent_up.then(|| CI_ARN.to_string())
     }
 
     async fn live_tasks(&self) -> Option<Vec<String>> {
         let mut c = self.inner.lock().unwrap();
-        c.calls.push("agent /v1/tasks".into());
+        c.calls.push("agent /v1/tasks");
         if !c.agent_up {
             return None;
         }
@@ -182,7 +179,7 @@ impl SystemContainers for FakeWorld {
             .lock()
             .unwrap()
             .calls
-            .push("docker stop system containers".into());
+            .push("docker stop system containers");
         Ok(())
     }
 }

@@ -45,6 +45,19 @@ impl Trigger {
         }
     }
 
+    /// The trigger a persisted cause stands for (a spot notice's time is not kept).
+    pub fn from_cause(cause: Cause) -> Trigger {
+        match cause {
+            Cause::Lifecycle => Trigger::Lifecycle,
+            Cause::Spot => Trigger::Spot {
+                action: "terminate".into(),
+                time: None,
+            },
+            Cause::Rebalance => Trigger::Rebalance,
+            Cause::Operator => Trigger::Manual,
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Trigger::Lifecycle => "lifecycle:Terminated".into(),

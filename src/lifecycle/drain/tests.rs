@@ -21,6 +21,21 @@ fn config_with_container() -> Config {
     .unwrap()
 }
 
+fn drainer<'a>(
+    world: &FakeWorld,
+    config: &'a Config,
+    store: &'a StateStore,
+    managed_draining: bool,
+) -> Drainer<'a, FakeWorld> {
+    Drainer {
+        world: world.clone(),
+        config,
+        store,
+        cluster: "web",
+        managed_draining,
+    }
+}
+
 async fn drain_with(
     config: &Config,
     store: &StateStore,
@@ -28,14 +43,10 @@ async fn drain_with(
     managed: bool,
     trigger: Trigger,
 ) -> DrainRecord {
-    let drainer = Drainer {
-        world: world.clone(),
-        config,
-        store,
-        cluster: "web",
-        managed_draining: managed,
-    };
-    drainer.run(&trigger).await.unwrap();
+    drainer(world, config, store, managed)
+        .run(&trigger)
+        .await
+        .unwrap();
     store.snapshot().drain.expect("a drain record")
 }
 
@@ -133,13 +144,8 @@ async fn draining_set_by_someone_else_is_never_set_again_nor_undone() {
     assert!(!r.set_draining_by_us);
     assert_eq!(world.count("UpdateContainerInstancesState"), 0);
     // ...and undrain leaves it as it is.
-    let drainer = Drainer {
-        world: world.clone(),
-        config: &Config::default(),
-        store: &s,
-        cluster: "web",
-        managed_draining: false,
-    };
+    let config = Config::default();
+    let drainer = drainer(&world, &config, &s, false);
     let detail = drainer.reactivate().await.unwrap();
     assert!(detail.contains("not set by ecs-boot"), "{detail}");
     assert_eq!(world.inner.lock().unwrap().status, "DRAINING");
@@ -151,13 +157,8 @@ async fn undrain_returns_to_active_what_ecs_boot_drained() {
     let world = FakeWorld::with_tasks(&[]);
     let (_d, s) = store();
     drain_with(&Config::default(), &s, &world, false, Trigger::Manual).await;
-    let drainer = Drainer {
-        world: world.clone(),
-        config: &Config::default(),
-        store: &s,
-        cluster: "web",
-        managed_draining: false,
-    };
+    let config = Config::default();
+    let drainer = drainer(&world, &config, &s, false);
     assert!(drainer.reactivate().await.unwrap().contains("ACTIVE again"));
     assert_eq!(world.inner.lock().unwrap().status, "ACTIVE");
     assert_eq!(drainer.reactivate().await.unwrap(), "nothing was drained");
@@ -230,4 +231,17 @@ fn spot_notice_caps_the_deadline() {
         time: Some(now - time::Duration::seconds(5)),
     };
     assert_eq!(deadline_for(&config, &past, now), now);
+}
+
+#[test]
+fn a_persisted_cause_gives_back_a_trigger_of_that_cause() {
+    for c in [
+        Cause::Lifecycle,
+        Cause::Spot,
+        Cause::Rebalance,
+        Cause::Operator,
+    ] {
+        assert_eq!(Trigger::from_cause(c).cause(), c);
+    }
+    assert_eq!(Trigger::from_cause(Cause::Spot).label(), "spot:terminate");
 }

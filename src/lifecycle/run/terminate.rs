@@ -76,15 +76,7 @@ impl Agent {
         let trigger = life
             .trigger
             .clone()
-            .unwrap_or_else(|| match self.drain_cause(life) {
-                Cause::Lifecycle => Trigger::Lifecycle,
-                Cause::Spot => Trigger::Spot {
-                    action: "terminate".into(),
-                    time: None,
-                },
-                Cause::Rebalance => Trigger::Rebalance,
-                Cause::Operator => Trigger::Manual,
-            });
+            .unwrap_or_else(|| Trigger::from_cause(self.drain_cause(life)));
         if trigger.cause() == Cause::Lifecycle {
             self.open_terminate_action(life).await?;
         }
