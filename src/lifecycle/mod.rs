@@ -9,5 +9,7 @@ mod health;
 pub mod hook;
 pub mod launch;
 pub mod machine;
+pub mod notice;
 mod readiness;
 pub mod run;
+pub mod watch;

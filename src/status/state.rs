@@ -396,7 +396,7 @@ pub struct State {
     pub updated_at: OffsetDateTime,
     #[serde(default)]
     pub outcome: Outcome,
-    /// Where the instance is in its life (src/lifecycle/machine.rs); a restart resumes from it.
+    /// Where the instance is in its life (src/lifecycle/machine/); a restart resumes from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

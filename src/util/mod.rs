@@ -1,8 +1,11 @@
 //! Small shared pieces with no knowledge of ECS: host paths under `--root`, the atomic file writer,
-//! terminal escaping, bounded retries, logging set-up, systemd notification, proxy environment,
-//! version string.
+//! the clock, terminal escaping, bounded retries, logging set-up, systemd notification, proxy
+//! environment, version string.
 
 pub mod atomic_file;
+#[cfg(test)]
+pub mod call_log;
+pub mod clock;
 pub mod escape;
 pub mod logging;
 pub mod notify;

@@ -77,13 +77,8 @@ impl<A: LifecycleApi> HookAction<A> {
         // call may have taken effect. Ask Auto Scaling instead of guessing; record what is true.
         let mut cause = cause;
         if let Some(intent) = snapshot.hook_intent(self.transition) {
-            match self.api.instance(&hook.instance_id).await {
-                Ok(found)
-                    if !found
-                        .as_ref()
-                        .is_some_and(|(_, s)| self.transition.waiting_in(s)) =>
-                {
-                    let state = found.map_or("not in a group".to_string(), |(_, s)| s);
+            match self.ended_in(hook).await {
+                Ok(Some(state)) => {
                     let effective = effective_result(self.transition, &state, intent.result);
                     tracing::info!(hook = %hook.name, result = %intent.result, %state, "completion sent before a restart took effect; not completing again");
                     let note = format!(
@@ -108,7 +103,7 @@ impl<A: LifecycleApi> HookAction<A> {
                     }
                     return Ok(record);
                 }
-                Ok(_) => {
+                Ok(None) => {
                     tracing::info!(hook = %hook.name, "a completion sent before a restart did not take effect; completing again")
                 }
                 Err(e) => {
@@ -180,13 +175,8 @@ impl<A: LifecycleApi> HookAction<A> {
                 Ok(a) => return Ok(Checked::Answered(a)),
                 Err(e) => e,
             };
-            match self.api.instance(&hook.instance_id).await {
-                Ok(found)
-                    if !found
-                        .as_ref()
-                        .is_some_and(|(_, s)| self.transition.waiting_in(s)) =>
-                {
-                    let state = found.map_or("not in a group".to_string(), |(_, s)| s);
+            match self.ended_in(hook).await {
+                Ok(Some(state)) => {
                     return Ok(Checked::TookEffect {
                         state,
                         last_error: err.to_string(),
@@ -200,6 +190,19 @@ impl<A: LifecycleApi> HookAction<A> {
             attempt += 1;
             tokio::time::sleep(backoff.next_delay()).await;
         }
+    }
+
+    /// Asks Auto Scaling where the instance is: `Some(state)` once the action no longer waits
+    /// (it ended, by our call or otherwise), `None` while it still does.
+    async fn ended_in(&self, hook: &Hook) -> Result<Option<String>> {
+        let found = self.api.instance(&hook.instance_id).await?;
+        if found
+            .as_ref()
+            .is_some_and(|(_, s)| self.transition.waiting_in(s))
+        {
+            return Ok(None);
+        }
+        Ok(Some(found.map_or("not in a group".to_string(), |(_, s)| s)))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -4,6 +4,7 @@
 use super::*;
 use crate::error::Error;
 use crate::status::state::Transition;
+use crate::util::call_log::CallLog;
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Default)]
@@ -16,7 +17,7 @@ pub struct Group {
     pub asg: String,
     pub state: String,
     pub hooks: Vec<GroupHook>,
-    pub calls: Vec<String>,
+    pub calls: CallLog,
     /// The next complete fails with this error (once).
     pub fail_next_complete: Option<String>,
     /// Every complete fails (a permission missing).
@@ -45,7 +46,11 @@ impl FakeGroup {
     }
 
     pub fn calls(&self) -> Vec<String> {
-        self.inner.lock().unwrap().calls.clone()
+        self.inner.lock().unwrap().calls.all()
+    }
+
+    pub fn count(&self, prefix: &str) -> usize {
+        self.inner.lock().unwrap().calls.count(prefix)
     }
 
     pub fn state(&self) -> String {
@@ -56,13 +61,13 @@ impl FakeGroup {
 impl LifecycleApi for FakeGroup {
     async fn instance(&self, _id: &str) -> Result<Option<(String, String)>> {
         let mut g = self.inner.lock().unwrap();
-        g.calls.push("DescribeAutoScalingInstances".into());
+        g.calls.push("DescribeAutoScalingInstances");
         Ok(Some((g.asg.clone(), g.state.clone())))
     }
 
     async fn hooks(&self, _asg: &str) -> Result<Vec<GroupHook>> {
         let mut g = self.inner.lock().unwrap();
-        g.calls.push("DescribeLifecycleHooks".into());
+        g.calls.push("DescribeLifecycleHooks");
         Ok(g.hooks.clone())
     }
 

@@ -117,23 +117,22 @@ async fn hook_names_follow_one_rule_trusted_config_then_tag_then_discovery() {
     );
 }
 
-async fn launch_action(g: &FakeGroup, store: &StateStore) -> HookAction<FakeGroup> {
-    let hooks = hooks_of(g).await;
-    let hook = hooks
-        .resolve(
-            &Config::default(),
-            &TagInputs::default(),
-            "i-1",
-            Transition::Launch,
-        )
+/// The action for `transition` on the group's hook, heartbeating every `interval`.
+async fn action_for(
+    g: &FakeGroup,
+    store: &StateStore,
+    transition: Transition,
+    interval: Duration,
+) -> HookAction<FakeGroup> {
+    let hook = hooks_of(g)
+        .await
+        .resolve(&Config::default(), &TagInputs::default(), "i-1", transition)
         .unwrap();
-    HookAction::begin(
-        g.clone(),
-        store.clone(),
-        Transition::Launch,
-        hook,
-        Duration::from_secs(3600),
-    )
+    HookAction::begin(g.clone(), store.clone(), transition, hook, interval)
+}
+
+async fn launch_action(g: &FakeGroup, store: &StateStore) -> HookAction<FakeGroup> {
+    action_for(g, store, Transition::Launch, Duration::from_secs(3600)).await
 }
 
 #[tokio::test]
@@ -154,11 +153,7 @@ async fn completes_exactly_once_and_records_it() {
         .await
         .unwrap();
     assert_eq!(again.completed_at, r.completed_at);
-    let completions = g
-        .calls()
-        .iter()
-        .filter(|c| c.starts_with("CompleteLifecycleAction"))
-        .count();
+    let completions = g.count("CompleteLifecycleAction");
     assert_eq!(completions, 1);
     assert!(store.snapshot().hook_intents.is_empty());
 }
@@ -192,11 +187,7 @@ async fn a_restart_after_an_effective_completion_asks_instead_of_completing() {
         r.already_done && r.cause.as_deref().unwrap().contains("InService"),
         "{r:?}"
     );
-    assert!(
-        !g.calls()
-            .iter()
-            .any(|c| c.starts_with("CompleteLifecycleAction"))
-    );
+    assert!(g.count("CompleteLifecycleAction") == 0);
 }
 
 #[tokio::test]
@@ -241,11 +232,7 @@ async fn a_lost_answer_is_never_resent_blindly() {
         .await
         .unwrap();
     assert!(r.already_done && r.cause.unwrap().contains("InService"));
-    let completions = g
-        .calls()
-        .iter()
-        .filter(|c| c.starts_with("CompleteLifecycleAction"))
-        .count();
+    let completions = g.count("CompleteLifecycleAction");
     assert_eq!(completions, 1, "{:?}", g.calls());
 }
 
@@ -263,6 +250,32 @@ async fn a_refused_completion_is_retried_while_the_action_waits() {
     assert_eq!(g.state(), "InService");
 }
 
+/// The action ended before we completed it (its heartbeat timeout, someone else): recorded as
+/// already done, nothing retried, for launch and terminate alike.
+#[tokio::test]
+async fn an_action_already_finished_is_recorded_as_already_done() {
+    for (state, transition) in [
+        ("InService", Transition::Launch),
+        ("Terminating:Proceed", Transition::Terminate),
+    ] {
+        let g = FakeGroup::new("web", state, HOOKS);
+        let (_d, store) = store();
+        let r = action_for(&g, &store, transition, Duration::from_secs(3600))
+            .await
+            .complete(HookResult::Continue, None, None)
+            .await
+            .unwrap();
+        assert!(r.already_done, "{state}: {r:?}");
+        let recorded = store
+            .snapshot()
+            .hook_done(transition)
+            .map(|h| h.already_done);
+        assert_eq!(recorded, Some(true), "{state}");
+        let completions = g.count("CompleteLifecycleAction");
+        assert_eq!(completions, 1, "{state}: asked once, not retried");
+    }
+}
+
 #[tokio::test]
 async fn no_hook_is_recorded_as_skipped_with_the_reason() {
     let g = FakeGroup::new("web", "Pending:Wait", &[]);
@@ -274,33 +287,14 @@ async fn no_hook_is_recorded_as_skipped_with_the_reason() {
         .unwrap();
     assert_eq!(r.result, HookResult::Skipped);
     assert!(r.cause.unwrap().contains("no launch lifecycle hook"));
-    assert!(
-        !g.calls()
-            .iter()
-            .any(|c| c.starts_with("CompleteLifecycleAction"))
-    );
+    assert!(g.count("CompleteLifecycleAction") == 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn heartbeats_run_while_the_action_is_open_and_stop_with_it() {
     let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
     let (_d, store) = store();
-    let hooks = hooks_of(&g).await;
-    let hook = hooks
-        .resolve(
-            &Config::default(),
-            &TagInputs::default(),
-            "i-1",
-            Transition::Launch,
-        )
-        .unwrap();
-    let action = HookAction::begin(
-        g.clone(),
-        store,
-        Transition::Launch,
-        hook,
-        Duration::from_secs(10),
-    );
+    let action = action_for(&g, &store, Transition::Launch, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(35)).await;
     let r = action
         .complete(HookResult::Continue, None, None)
@@ -308,10 +302,6 @@ async fn heartbeats_run_while_the_action_is_open_and_stop_with_it() {
         .unwrap();
     assert_eq!(r.heartbeats, 3);
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let beats = g
-        .calls()
-        .iter()
-        .filter(|c| c.starts_with("RecordLifecycleActionHeartbeat"))
-        .count();
+    let beats = g.count("RecordLifecycleActionHeartbeat");
     assert_eq!(beats, 3, "heartbeats went on after completion");
 }

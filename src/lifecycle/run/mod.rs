@@ -1,5 +1,5 @@
 //! `ecs-boot run`: the agent systemd starts at boot. One loop drives the instance's life through
-//! the table in machine.rs: the current stage's work yields the next event (a phase done or
+//! the table in machine/: the current stage's work yields the next event (a phase done or
 //! failed, a termination notice, a signal), the table gives the next stage and the action, the
 //! action is performed, and the stage is persisted so a restart resumes from it.
 
@@ -90,7 +90,7 @@ impl Agent {
     }
 }
 
-/// The agent, what its life has learned and its signals: what the loop in machine.rs drives.
+/// The agent, what its life has learned and its signals: what the loop in machine/ drives.
 struct Running<'a> {
     agent: &'a mut Agent,
     life: Life,

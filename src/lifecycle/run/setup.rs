@@ -37,13 +37,7 @@ impl Agent {
         };
         match written {
             Ok(p) => {
-                let warmed = self
-                    .imds
-                    .target_lifecycle_state()
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|s| s.starts_with("Warmed:"));
+                let warmed = crate::lifecycle::notice::target(&self.imds).await.parks();
                 life.prepared = Some(p);
                 Event::ConfigWritten { warmed }
             }

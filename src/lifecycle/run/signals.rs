@@ -2,6 +2,7 @@
 //! (`ecs-boot drain`), SIGUSR2 undrains (`ecs-boot undrain`).
 
 use crate::error::{Error, Result};
+use crate::lifecycle::watch::{Accept, Request, Requests};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 pub(super) struct Signals {
@@ -28,9 +29,25 @@ impl Signals {
     }
 
     pub(super) async fn stop(&mut self) {
+        self.next(Accept::STOP_ONLY).await;
+    }
+}
+
+impl Requests for Signals {
+    async fn next(&mut self, accept: Accept) -> Request {
+        let Signals {
+            term,
+            int,
+            hup,
+            usr1,
+            usr2,
+        } = self;
         tokio::select! {
-            _ = self.term.recv() => {},
-            _ = self.int.recv() => {},
+            _ = usr1.recv(), if accept.drain => Request::Drain,
+            _ = usr2.recv(), if accept.undrain => Request::Undrain,
+            Some(_) = hup.recv(), if accept.reload => Request::Reload,
+            _ = term.recv() => Request::Stop,
+            _ = int.recv() => Request::Stop,
         }
     }
 }

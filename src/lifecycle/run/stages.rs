@@ -116,15 +116,7 @@ impl Agent {
                         life.trigger
                             .take()
                             .filter(|_| cause != Cause::Lifecycle)
-                            .unwrap_or(match cause {
-                                Cause::Lifecycle => Trigger::Lifecycle,
-                                Cause::Operator => Trigger::Manual,
-                                Cause::Rebalance => Trigger::Rebalance,
-                                Cause::Spot => Trigger::Spot {
-                                    action: "terminate".into(),
-                                    time: None,
-                                },
-                            }),
+                            .unwrap_or_else(|| Trigger::from_cause(cause)),
                     );
                 }
                 if cause == Cause::Lifecycle {

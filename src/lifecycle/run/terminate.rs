@@ -4,7 +4,7 @@
 use super::{Agent, Life};
 use crate::error::Result;
 use crate::lifecycle::boot::{Prepared, phase};
-use crate::lifecycle::drain::{Drainer, Trigger};
+use crate::lifecycle::drain::{Drainer, Live, Trigger};
 use crate::lifecycle::hook::{GroupHooks, HookAction};
 use crate::lifecycle::machine::Cause;
 use crate::sources::aws::Aws;
@@ -76,15 +76,7 @@ impl Agent {
         let trigger = life
             .trigger
             .clone()
-            .unwrap_or_else(|| match self.drain_cause(life) {
-                Cause::Lifecycle => Trigger::Lifecycle,
-                Cause::Spot => Trigger::Spot {
-                    action: "terminate".into(),
-                    time: None,
-                },
-                Cause::Rebalance => Trigger::Rebalance,
-                Cause::Operator => Trigger::Manual,
-            });
+            .unwrap_or_else(|| Trigger::from_cause(self.drain_cause(life)));
         if trigger.cause() == Cause::Lifecycle {
             self.open_terminate_action(life).await?;
         }
@@ -93,15 +85,7 @@ impl Agent {
             Some(h) => h.managed_draining(),
             None => false,
         };
-        let drainer = Drainer {
-            container_scope: &self.container_scope,
-            config: &p.config,
-            aws: &p.aws,
-            intro: &self.intro,
-            store: &self.store,
-            cluster: p.env.cluster(),
-            managed_draining: managed,
-        };
+        let drainer = self.drainer(p, managed);
         phase(Some(&self.store), "drain", async {
             drainer.run(&trigger).await?;
             let d = self.store.snapshot().drain;
@@ -149,15 +133,7 @@ impl Agent {
         let Some(p) = life.prepared.as_ref() else {
             return Ok(());
         };
-        let drainer = Drainer {
-            container_scope: &self.container_scope,
-            config: &p.config,
-            aws: &p.aws,
-            intro: &self.intro,
-            store: &self.store,
-            cluster: p.env.cluster(),
-            managed_draining: false,
-        };
+        let drainer = self.drainer(p, false);
         phase(Some(&self.store), "undrain", async {
             let detail = drainer.reactivate().await?;
             Ok(((), Some(detail)))
@@ -170,5 +146,22 @@ impl Agent {
             self.reconcile_containers(p),
         )
         .await
+    }
+
+    /// The drain over the real world: ECS through this instance's clients, the local agent,
+    /// the Docker engine, the system clock.
+    fn drainer<'a>(&'a self, p: &'a Prepared, managed_draining: bool) -> Drainer<'a, Live<'a>> {
+        Drainer {
+            world: Live {
+                aws: &p.aws,
+                intro: &self.intro,
+                container_scope: &self.container_scope,
+                config: &p.config,
+            },
+            config: &p.config,
+            store: &self.store,
+            cluster: p.env.cluster(),
+            managed_draining,
+        }
     }
 }

@@ -4,9 +4,11 @@
 use super::{Agent, Life, Signals};
 use crate::error::{Error, Result};
 use crate::lifecycle::boot::phase;
-use crate::lifecycle::drain::{self, Trigger};
 use crate::lifecycle::machine::{Cause, Event};
+use crate::lifecycle::notice;
+use crate::lifecycle::watch;
 use crate::status::state::{HookResult, Transition};
+use crate::util::clock::SystemClock;
 use std::time::Duration;
 
 impl Agent {
@@ -38,36 +40,13 @@ impl Agent {
         Ok(())
     }
 
-    /// Parked: wait until the instance leaves the pool for service (Warmed:Running and
-    /// Warmed:Hibernated do so without a reboot) or is terminated in it.
+    /// Parked: wait until the instance leaves the pool (src/lifecycle/watch).
     pub(super) async fn wait_in_pool(&self, life: &Life, signals: &mut Signals) -> Event {
         let poll = life
             .prepared
             .as_ref()
             .map_or(Duration::from_secs(5), |p| p.config.drain.poll_interval);
-        loop {
-            match self
-                .imds
-                .target_lifecycle_state()
-                .await
-                .ok()
-                .flatten()
-                .as_deref()
-            {
-                Some("InService") => return Event::TargetInService,
-                Some("Terminated" | "Warmed:Terminated") => {
-                    return Event::Terminating(Cause::Lifecycle);
-                }
-                _ => {}
-            }
-            let Signals { term, int, hup, .. } = &mut *signals;
-            tokio::select! {
-                _ = tokio::time::sleep(crate::util::retry::jitter(poll)) => {}
-                Some(_) = hup.recv() => return Event::Reload,
-                _ = term.recv() => return Event::Stop,
-                _ = int.recv() => return Event::Stop,
-            }
-        }
+        watch::in_pool(&self.imds, &SystemClock, poll, signals).await
     }
 
     /// In service (or drained): termination notices, operator requests, reload, stop.
@@ -82,39 +61,13 @@ impl Agent {
             signals.stop().await;
             return Event::Stop;
         };
-        let config = &p.config;
-        let notice = async {
-            if !config.drain.enabled && !drained {
-                std::future::pending::<()>().await;
-            }
-            loop {
-                if let Some(t) = drain::check_once(&self.imds, config).await {
-                    // Drained already: only the real termination matters now.
-                    if !drained || t == Trigger::Lifecycle {
-                        return t;
-                    }
-                }
-                tokio::time::sleep(crate::util::retry::jitter(config.drain.poll_interval)).await;
-            }
-        };
-        let Signals {
-            term,
-            int,
-            hup,
-            usr1,
-            usr2,
-        } = signals;
+        // The essential containers' health runs beside the watch: a death for good under
+        // `[health] on_essential_failure = "drain"` ends it like an operator drain.
         let (trigger, event) = tokio::select! {
-            t = self.keep_ready(&mut life.readiness, p), if !drained => (Some(t), Event::Terminating(Cause::Operator)),
-            t = notice => {
-                let cause = t.cause();
-                (Some(t), Event::Terminating(cause))
+            t = self.keep_ready(&mut life.readiness, p), if !drained => {
+                (Some(t), Event::Terminating(Cause::Operator))
             }
-            _ = usr1.recv(), if !drained => (Some(Trigger::Manual), Event::Terminating(Cause::Operator)),
-            _ = usr2.recv(), if drained => (None, Event::Undrain),
-            Some(_) = hup.recv() => (None, Event::Reload),
-            _ = term.recv() => (None, Event::Stop),
-            _ = int.recv() => (None, Event::Stop),
+            r = watch::in_service(&self.imds, &SystemClock, &p.config, drained, signals) => r,
         };
         if trigger.is_some() {
             life.trigger = trigger;
@@ -131,7 +84,7 @@ impl Agent {
         let Some(p) = life.prepared.as_ref() else {
             return;
         };
-        let Some(trigger) = drain::check_once(&self.imds, &p.config).await else {
+        let Some(trigger) = notice::check_once(&self.imds, &p.config).await else {
             return;
         };
         if self

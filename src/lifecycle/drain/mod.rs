@@ -1,14 +1,22 @@
-//! Draining: notice termination (target-lifecycle-state `Terminated`, a spot notice, optionally a
-//! rebalance recommendation), set DRAINING (unless ECS managed draining does), wait for the
-//! instance's tasks, stop system containers last. The terminate hook is the hook action's (run/
-//! completes it after a lifecycle drain). Every step is recorded, so a restart resumes.
+//! Draining, once something asked for it (a `Trigger`: termination, spot notice, rebalance,
+//! operator; see notice.rs and watch/): set DRAINING (unless ECS managed draining does), wait for
+//! the instance's tasks until the deadline, stop standalone tasks after their grace, stop system
+//! containers last. The terminate hook is the hook action's (run/ completes it after a lifecycle
+//! drain). Every step is recorded, so a restart resumes. ECS, the agent, Docker and the clock are
+//! reached through the traits in ports.rs, so every path is unit-tested against fake.rs.
+
+#[cfg(test)]
+pub mod fake;
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::{AgentView, EcsControl, Live, SystemContainers, TaskInfo};
 
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::sources::aws::{self, Aws};
-use crate::sources::ecs_agent::Introspection;
-use crate::sources::imds::Imds;
+use crate::error::Result;
 use crate::status::state::{Cause, DrainRecord, DrainState, StateStore};
+use crate::util::clock::Clock;
 use crate::util::retry::Backoff;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -42,6 +50,19 @@ impl Trigger {
         }
     }
 
+    /// The trigger a persisted cause stands for (a spot notice's time is not kept).
+    pub fn from_cause(cause: Cause) -> Trigger {
+        match cause {
+            Cause::Lifecycle => Trigger::Lifecycle,
+            Cause::Spot => Trigger::Spot {
+                action: "terminate".into(),
+                time: None,
+            },
+            Cause::Rebalance => Trigger::Rebalance,
+            Cause::Operator => Trigger::Manual,
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Trigger::Lifecycle => "lifecycle:Terminated".into(),
@@ -51,35 +72,6 @@ impl Trigger {
             Trigger::EssentialFailure { container } => format!("essential-failure:{container}"),
         }
     }
-}
-
-pub async fn check_once(imds: &Imds, config: &Config) -> Option<Trigger> {
-    match imds.target_lifecycle_state().await {
-        Ok(Some(s)) if s == "Terminated" || s == "Warmed:Terminated" => {
-            return Some(Trigger::Lifecycle);
-        }
-        Err(e) => tracing::debug!(error = %e, "reading target-lifecycle-state"),
-        _ => {}
-    }
-    if config.drain.spot {
-        match imds.spot_action().await {
-            Ok(Some(a)) => {
-                let time =
-                    OffsetDateTime::parse(&a.time, &time::format_description::well_known::Rfc3339)
-                        .ok();
-                return Some(Trigger::Spot {
-                    action: a.action,
-                    time,
-                });
-            }
-            Err(e) => tracing::debug!(error = %e, "reading the spot notice"),
-            Ok(None) => {}
-        }
-    }
-    if config.drain.rebalance && imds.rebalance_recommended().await.unwrap_or(false) {
-        return Some(Trigger::Rebalance);
-    }
-    None
 }
 
 /// The drain deadline: the configured one, capped a little before a spot reclaim.
@@ -93,23 +85,25 @@ pub fn deadline_for(config: &Config, trigger: &Trigger, now: OffsetDateTime) -> 
     }
 }
 
-pub struct Drainer<'a> {
-    pub container_scope: &'a crate::containers::Scope,
+/// The world a drain acts on: ECS, the local agent, the system containers, the clock.
+pub trait DrainWorld: EcsControl + AgentView + SystemContainers + Clock {}
+impl<W: EcsControl + AgentView + SystemContainers + Clock> DrainWorld for W {}
+
+pub struct Drainer<'a, W: DrainWorld> {
+    pub world: W,
     pub config: &'a Config,
-    pub aws: &'a Aws,
-    pub intro: &'a Introspection,
     pub store: &'a StateStore,
     pub cluster: &'a str,
     /// The group has ECS's managed-draining hook: ECS sets DRAINING itself; never fight it.
     pub managed_draining: bool,
 }
 
-impl Drainer<'_> {
+impl<W: DrainWorld> Drainer<'_, W> {
     /// Drains: DRAINING, tasks gone (or the deadline), system containers stopped. Resumes a drain
     /// recorded before a restart; a new cause (a real termination after an operator drain)
     /// restarts the clock with its own deadline.
     pub async fn run(&self, trigger: &Trigger) -> Result<()> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.world.now_utc();
         let cause = trigger.cause();
         let record = self.store.update_durable(|s| {
             let fresh = || DrainRecord {
@@ -148,6 +142,7 @@ impl Drainer<'_> {
         }
 
         let drained = self.wait_for_tasks(&record, ci_arn.as_deref()).await;
+        let ended_at = self.world.now_utc();
         self.store.update(|s| {
             if let Some(d) = s.drain.as_mut() {
                 d.state = if drained {
@@ -158,14 +153,14 @@ impl Drainer<'_> {
                 if drained {
                     d.tasks_left = 0;
                 }
-                d.drained_at = Some(OffsetDateTime::now_utc());
+                d.drained_at = Some(ended_at);
             }
         });
 
         // Log shippers and metrics agents go last, so the tasks' final logs get out. With none
         // configured, boot's reconcile removed any of ours: the engine need not be asked.
         if !self.config.containers.is_empty() {
-            match crate::containers::stop_all_in(self.config, self.container_scope).await {
+            match self.world.stop_all().await {
                 Ok(()) => self.store.update(|s| {
                     for c in &mut s.containers {
                         c.state = "stopped".into();
@@ -186,17 +181,7 @@ impl Drainer<'_> {
         };
         let detail = match self.container_instance_arn().await {
             Some(arn) if record.set_draining_by_us => {
-                self.aws
-                    .ecs()
-                    .update_container_instances_state()
-                    .cluster(self.cluster)
-                    .container_instances(&arn)
-                    .status(aws_sdk_ecs::types::ContainerInstanceStatus::Active)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        Error::aws("UpdateContainerInstancesState", &arn, aws::describe(&e))
-                    })?;
+                self.world.set_draining(self.cluster, &arn, false).await?;
                 format!("{arn} ACTIVE again")
             }
             _ => "DRAINING was not set by ecs-boot: left as it is".into(),
@@ -209,43 +194,20 @@ impl Drainer<'_> {
         if let Some(r) = self.store.snapshot().registration {
             return Some(r.container_instance_arn);
         }
-        self.intro
-            .metadata()
-            .await
-            .ok()
-            .and_then(|m| m.container_instance_arn)
+        self.world.container_instance_arn().await
     }
 
     /// DRAINING unless it already is (ECS managed draining, the agent's spot draining): never
     /// fight them, never call twice.
     async fn set_draining(&self, arn: &str) -> Result<()> {
-        let ecs = self.aws.ecs();
-        let out = ecs
-            .describe_container_instances()
-            .cluster(self.cluster)
-            .container_instances(arn)
-            .send()
-            .await
-            .map_err(|e| Error::aws("DescribeContainerInstances", arn, aws::describe(&e)))?;
-        let status = out
-            .container_instances()
-            .first()
-            .and_then(|c| c.status())
-            .unwrap_or_default()
-            .to_string();
+        let status = self.world.instance_status(self.cluster, arn).await?;
         if status == "DRAINING" {
             tracing::info!(
                 "container instance already DRAINING (ECS managed draining or the agent); not setting it again"
             );
             return Ok(());
         }
-        ecs.update_container_instances_state()
-            .cluster(self.cluster)
-            .container_instances(arn)
-            .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
-            .send()
-            .await
-            .map_err(|e| Error::aws("UpdateContainerInstancesState", arn, aws::describe(&e)))?;
+        self.world.set_draining(self.cluster, arn, true).await?;
         tracing::info!(
             container_instance = arn,
             "container instance set to DRAINING"
@@ -260,27 +222,10 @@ impl Drainer<'_> {
 
     /// Live task ARNs: the local agent's own view, or ECS's when the agent does not answer.
     async fn live_tasks(&self, ci_arn: Option<&str>) -> Option<Vec<String>> {
-        if let Ok(tasks) = self.intro.tasks().await {
-            return Some(
-                tasks
-                    .into_iter()
-                    .filter(|t| t.is_live())
-                    .map(|t| t.arn)
-                    .collect(),
-            );
+        if let Some(live) = self.world.live_tasks().await {
+            return Some(live);
         }
-        let arn = ci_arn?;
-        let out = self
-            .aws
-            .ecs()
-            .list_tasks()
-            .cluster(self.cluster)
-            .container_instance(arn)
-            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
-            .send()
-            .await
-            .ok()?;
-        Some(out.task_arns().to_vec())
+        self.world.running_tasks(self.cluster, ci_arn?).await
     }
 
     /// `true` once no task is live; `false` at the deadline.
@@ -290,7 +235,7 @@ impl Drainer<'_> {
         let mut standalone_done = !record.standalone_stopped.is_empty();
         let mut last_left = usize::MAX;
         loop {
-            let now = OffsetDateTime::now_utc();
+            let now = self.world.now_utc();
             match self.live_tasks(ci_arn).await {
                 Some(live) if live.is_empty() => return true,
                 Some(live) => {
@@ -319,44 +264,35 @@ impl Drainer<'_> {
             let until_deadline = (record.deadline_at - now)
                 .try_into()
                 .unwrap_or(Duration::ZERO);
-            tokio::time::sleep(backoff.next_delay().min(until_deadline)).await;
+            self.world
+                .sleep(backoff.next_delay().min(until_deadline))
+                .await;
         }
     }
 
     /// DRAINING replaces service tasks but leaves standalone (RunTask) tasks running; after the
     /// grace period those are stopped so the instance can go.
     async fn stop_standalone(&self, live: &[String]) {
-        let ecs = self.aws.ecs();
-        let described = match ecs
-            .describe_tasks()
-            .cluster(self.cluster)
-            .set_tasks(Some(live.to_vec()))
-            .send()
-            .await
-        {
+        let described = match self.world.describe_tasks(self.cluster, live).await {
             Ok(d) => d,
             Err(e) => {
-                self.store.warn(format!(
-                    "DescribeTasks for standalone tasks: {}",
-                    aws::describe(&e)
-                ));
+                self.store
+                    .warn(format!("DescribeTasks for standalone tasks: {e}"));
                 return;
             }
         };
         let mut stopped = BTreeSet::new();
-        for t in described.tasks() {
-            let is_service = t.group().is_some_and(|g| g.starts_with("service:"))
-                || t.started_by().is_some_and(|s| s.starts_with("ecs-svc/"));
-            let Some(arn) = t.task_arn() else { continue };
-            if is_service || t.last_status() == Some("STOPPED") {
+        for t in described {
+            if t.service || t.stopped {
                 continue;
             }
-            match ecs.stop_task().cluster(self.cluster).task(arn).reason("ecs-boot: instance is terminating; standalone task outlived the drain grace period").send().await {
-                Ok(_) => {
-                    tracing::info!(task = arn, "stopped standalone task");
-                    stopped.insert(arn.to_string());
+            let reason = "ecs-boot: instance is terminating; standalone task outlived the drain grace period";
+            match self.world.stop_task(self.cluster, &t.arn, reason).await {
+                Ok(()) => {
+                    tracing::info!(task = t.arn, "stopped standalone task");
+                    stopped.insert(t.arn);
                 }
-                Err(e) => self.store.warn(format!("StopTask {arn}: {}", aws::describe(&e))),
+                Err(e) => self.store.warn(format!("StopTask {}: {e}", t.arn)),
             }
         }
         self.store.update(|s| {
@@ -364,33 +300,5 @@ impl Drainer<'_> {
                 d.standalone_stopped.extend(stopped)
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spot_notice_caps_the_deadline() {
-        let config = Config::default();
-        let now = OffsetDateTime::now_utc();
-        let spot = Trigger::Spot {
-            action: "terminate".into(),
-            time: Some(now + time::Duration::seconds(120)),
-        };
-        assert_eq!(
-            deadline_for(&config, &spot, now),
-            now + time::Duration::seconds(110)
-        );
-        assert_eq!(
-            deadline_for(&config, &Trigger::Lifecycle, now),
-            now + config.drain.deadline
-        );
-        let past = Trigger::Spot {
-            action: "terminate".into(),
-            time: Some(now - time::Duration::seconds(5)),
-        };
-        assert_eq!(deadline_for(&config, &past, now), now);
     }
 }
