@@ -302,6 +302,12 @@ mod tests {
                 "[recorder]\nlocation = \"s3://evil/x/\"\n",
                 "recorder.location",
             ),
+            ("[metrics]\nenabled = false\n", "metrics.enabled"),
+            (
+                "[metrics]\nnamespace = \"Elsewhere\"\n",
+                "metrics.namespace",
+            ),
+            ("[logs]\ngroup = \"/evil\"\n", "logs.group"),
             (
                 "[ecs.extra_settings]\nECS_DISABLE_PRIVILEGED = \"false\"\n",
                 "a key under [ecs]",

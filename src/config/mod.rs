@@ -10,6 +10,7 @@ pub mod files;
 mod fragment;
 pub mod health;
 pub mod layers;
+pub mod observability;
 pub mod preflight;
 pub mod schema;
 pub mod tags;
@@ -17,6 +18,7 @@ pub mod trust;
 
 pub use evidence::RecorderSection;
 pub use health::{HealthSection, OnEssentialFailure};
+pub use observability::{LogsSection, MetricsSection};
 pub use trust::TrustSection;
 
 #[cfg(test)]
@@ -63,6 +65,10 @@ pub struct Config {
     pub recorder: RecorderSection,
     /// What an essential container dying after launch does. Trusted layers only.
     pub health: HealthSection,
+    /// What ecs-boot publishes to CloudWatch itself. Trusted layers only.
+    pub metrics: MetricsSection,
+    /// The host logs the CloudWatch agent ships. Trusted layers only.
+    pub logs: LogsSection,
     #[serde(rename = "container")]
     pub containers: Vec<ContainerSpec>,
     /// One-shot containers run in order before the ECS agent may start.
@@ -418,6 +424,12 @@ impl Config {
         self.health
             .check()
             .map_err(|(field, p)| invalid(format!("health.{field}"), p))?;
+        self.metrics
+            .check()
+            .map_err(|(field, p)| invalid(format!("metrics.{field}"), p))?;
+        self.logs
+            .check()
+            .map_err(|(field, p)| invalid(format!("logs.{field}"), p))?;
         if !self.ecs_agent.introspection_url.starts_with("http://") {
             return Err(invalid(
                 "ecs_agent.introspection_url".into(),

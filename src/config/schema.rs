@@ -84,6 +84,8 @@ pub fn section_fields(section: &str) -> &'static [&'static str] {
         "hooks" => fields::<HooksSection>(),
         "recorder" => fields::<RecorderSection>(),
         "health" => fields::<HealthSection>(),
+        "metrics" => fields::<MetricsSection>(),
+        "logs" => fields::<LogsSection>(),
         // `container`, and any section added later without an entry here: its keys are not
         // listed, so a path under it is named only by its section (and refused unless opened).
         _ => &[],

@@ -14,7 +14,9 @@ pub const DEFAULT_FRAGMENT_KEYS: &[&str] = &["ecs.cluster", "ecs.attributes", "e
 /// Keys no fragment may ever set, whatever `fragment_keys` says: the trust rules themselves,
 /// the locks, the raw variable escape hatch, proxies (a proxy sees every registry credential),
 /// hooks (commands run as root on the host), the flight recorder (its location receives the
-/// node's logs) and `[health]` (a tag that could turn a crash into a drain could empty a cluster).
+/// node's logs), `[health]` (a tag that could turn a crash into a drain could empty a cluster),
+/// metrics (a renamed namespace hides a node's ABANDON from its alarms) and the host logs
+/// (their group receives the node's logs).
 pub const NEVER_OPEN: &[&str] = &[
     "trust",
     "ecs.locked",
@@ -23,6 +25,8 @@ pub const NEVER_OPEN: &[&str] = &[
     "hooks",
     "recorder",
     "health",
+    "metrics",
+    "logs",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,6 +199,11 @@ mod tests {
             "health",
             "health.on_essential_failure",
             "health.restart_grace",
+            "metrics",
+            "metrics.namespace",
+            "metrics.enabled",
+            "logs",
+            "logs.group",
         ] {
             assert!(check_fragment_key(bad).is_err(), "{bad}");
         }
@@ -209,6 +218,21 @@ mod tests {
             assert!(check_fragment_key(ok).is_ok(), "{ok}");
         }
         assert!(check_fragment_key("nonsense.key").is_err());
+    }
+
+    #[test]
+    fn metrics_and_logs_stay_out_of_fragment_keys_even_when_an_administrator_asks() {
+        for key in ["metrics", "metrics.namespace", "logs", "logs.enabled"] {
+            assert!(
+                !DEFAULT_FRAGMENT_KEYS.iter().any(|k| opens(k, key)),
+                "{key}"
+            );
+            let doc = format!("[trust]\nfragment_keys = [\"{key}\"]\n");
+            let err = crate::config::Config::parse(&doc, "c.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("trust.fragment_keys"), "{err}");
+        }
     }
 
     #[test]
