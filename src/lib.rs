@@ -11,6 +11,7 @@
 //! - `containers`: system containers on the local Docker engine
 //! - `status`: the state file, the status report, the gate
 //! - `evidence`: the flight recorder (a failed boot's evidence to S3)
+//! - `metrics`: boot, hook and drain metrics to CloudWatch; the CloudWatch agent's config
 //! - `lifecycle`: the instance's life, from boot to terminate hook
 //! - `cli`: the agent's command line; `fleet`: the operator's
 
@@ -25,6 +26,7 @@ pub mod error;
 pub mod evidence;
 pub mod fleet;
 pub mod lifecycle;
+pub mod metrics;
 #[cfg(test)]
 mod proptests;
 pub mod sources;

@@ -1,6 +1,7 @@
 //! The agent's command line: data, not control flow. Each subcommand is a struct with `run`.
 //! Operator-only commands that span instances live in the `ecs-boot-fleet` binary instead.
 
+pub mod cloudwatch_agent;
 pub mod containers;
 pub mod docker_proxy;
 pub mod ops;
@@ -51,6 +52,10 @@ pub enum Command {
     /// Write the Docker engine's proxy settings from [proxy] (ecs-boot-docker-proxy.service)
     #[command(hide = true)]
     DockerProxy,
+    /// Write the CloudWatch agent's config from [logs] and [metrics]; exit 1 when it is off
+    /// (ecs-boot-cloudwatch-agent.service)
+    #[command(hide = true)]
+    CloudwatchAgent,
     /// Print shell completions
     Completions(CompletionsArgs),
 }
@@ -163,6 +168,7 @@ impl Cli {
             Command::DockerProxy => {
                 crate::cli::docker_proxy::run(&Config::load(&config_path)?, &paths)
             }
+            Command::CloudwatchAgent => Ok(crate::cli::cloudwatch_agent::run(&config_path, &paths)),
             Command::Completions(args) => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(args.shell, &mut cmd, "ecs-boot", &mut std::io::stdout());

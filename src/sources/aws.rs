@@ -94,6 +94,12 @@ impl Aws {
         }
     }
 
+    /// The loaded configuration (credentials, region), for the one call made without an SDK
+    /// client (src/metrics/cloudwatch.rs).
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
     pub fn region(&self) -> Option<String> {
         self.sdk.region().map(|r| r.to_string())
     }

@@ -452,6 +452,7 @@ mod tests {
             started_at: time::OffsetDateTime::UNIX_EPOCH,
             deadline_at: time::OffsetDateTime::UNIX_EPOCH,
             tasks_left: usize::MAX,
+            tasks_at_start: Some(usize::MAX),
             state: DrainState::Deadline,
             set_draining_by_us: true,
             standalone_stopped: (0..80).map(|i| huge(&format!("task{i}"))).collect(),

@@ -397,6 +397,20 @@ pub fn render_table(r: &Report) -> String {
                 .unwrap_or_default()
         );
     }
+    if let Some(m) = &s.metrics {
+        let _ = writeln!(
+            o,
+            "metrics  {}  {}  {} points into {}{}",
+            esc(&m.moment),
+            clock(m.at),
+            m.data,
+            esc(&m.namespace),
+            m.error
+                .as_deref()
+                .map(|x| format!("  NOT PUBLISHED: {}", esc(x)))
+                .unwrap_or_default()
+        );
+    }
     for w in &s.warnings {
         let _ = writeln!(o, "WARNING: {}", esc(w));
     }

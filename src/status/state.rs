@@ -296,6 +296,9 @@ pub struct DrainRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub deadline_at: OffsetDateTime,
     pub tasks_left: usize,
+    /// Tasks on the instance when the drain began (TasksDrained = this minus `tasks_left`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_at_start: Option<usize>,
     pub state: DrainState,
     #[serde(default)]
     pub set_draining_by_us: bool,
@@ -377,6 +380,20 @@ pub struct EvidenceRecord {
     pub error: Option<String>,
 }
 
+/// The last metrics publication (src/metrics): when, what, and why it failed if it did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricsRecord {
+    /// `abandon`, `in-service`, `drained`.
+    pub moment: String,
+    pub namespace: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Data points sent.
+    pub data: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorRecord {
     pub phase: String,
@@ -430,6 +447,9 @@ pub struct State {
     /// Essential system containers after launch, and `ecs-boot.ready` (status/essential.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::status::essential::EssentialHealth>,
+    /// The last metrics publication, when `[metrics]` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsRecord>,
 }
 
 impl State {
@@ -457,6 +477,7 @@ impl State {
             error: None,
             evidence: None,
             health: None,
+            metrics: None,
         }
     }
 

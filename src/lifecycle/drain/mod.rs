@@ -112,6 +112,7 @@ impl<W: DrainWorld> Drainer<'_, W> {
                 started_at: now,
                 deadline_at: deadline_for(self.config, trigger, now),
                 tasks_left: 0,
+                tasks_at_start: None,
                 state: DrainState::Draining,
                 set_draining_by_us: false,
                 standalone_stopped: Vec::new(),
@@ -236,7 +237,18 @@ impl<W: DrainWorld> Drainer<'_, W> {
         let mut last_left = usize::MAX;
         loop {
             let now = self.world.now_utc();
-            match self.live_tasks(ci_arn).await {
+            let live = self.live_tasks(ci_arn).await;
+            if last_left == usize::MAX
+                && let Some(l) = &live
+            {
+                // The first answer: what the drain has to move (the TasksDrained metric).
+                self.store.update(|s| {
+                    if let Some(d) = s.drain.as_mut() {
+                        d.tasks_at_start.get_or_insert(l.len());
+                    }
+                });
+            }
+            match live {
                 Some(live) if live.is_empty() => return true,
                 Some(live) => {
                     if live.len() != last_left {
