@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::lifecycle::boot::{Prepared, phase};
 use crate::lifecycle::hook::{GroupHooks, HookAction};
 use crate::lifecycle::run::Agent;
+use crate::metrics::Moment;
 use crate::sources::ecs_agent;
 use crate::status::state::{HookResult, Registration, Transition};
 use std::time::{Duration, Instant};
@@ -105,6 +106,9 @@ impl Agent {
                 Ok(((), Some(detail)))
             })
             .await?;
+            let (asg, cluster) = (p.tags.asg.as_deref(), Some(p.env.cluster()));
+            self.publish_metrics(Moment::InService, &p.aws, asg, cluster)
+                .await;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ mod health;
 pub mod hook;
 pub mod launch;
 pub mod machine;
+mod metrics;
 pub mod notice;
 mod readiness;
 pub mod run;

@@ -145,6 +145,9 @@ impl Agent {
         let config = life.prepared.as_ref().map_or(&self.config, |p| &p.config);
         self.record_evidence(crate::evidence::Trigger::Abandon, aws, identity)
             .await;
+        let (asg, cluster) = (tags.asg.as_deref(), tags.cluster.as_deref());
+        self.publish_metrics(crate::metrics::Moment::Abandon, aws, asg, cluster)
+            .await;
         let res = phase(Some(&self.store), "launch-hook", async {
             let hooks = match &life.hooks {
                 Some(h) => h.clone(),

@@ -97,6 +97,9 @@ impl Agent {
         .await?;
         life.drained_at = Some(Instant::now());
         self.record_if_drain_deadline(&p.aws, &p.identity).await;
+        let (asg, cluster) = (p.tags.asg.as_deref(), Some(p.env.cluster()));
+        self.publish_metrics(crate::metrics::Moment::Drained, &p.aws, asg, cluster)
+            .await;
         Ok(())
     }
 
