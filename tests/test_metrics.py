@@ -101,3 +101,27 @@ def test_metrics_off_in_the_trusted_config_send_nothing(moto, world, ecs_boot, f
     wait_state(ecs_boot, lambda s: s.get("outcome") == "in_service")
     proc.kill()
     assert puts(moto) == []
+
+
+def test_a_drain_that_hits_its_deadline_is_published_before_the_terminate_hook(
+        moto, world, ecs_boot, fake_agent):
+    from lifecycle_helpers import stop
+    proc, agent = start_instance(
+        ecs_boot, fake_agent, stop_delay=None,
+        extra_config='deadline = "3s"\nstandalone_grace = "1h"\n' + METRICS.format(timeout="3s"))
+    wait_state(ecs_boot, lambda s: (s.get("metrics") or {}).get("moment") == "in-service")
+    agent.add_tasks("stuck", kind="service", count=2)
+    moto.client("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=world.instance_id, ShouldDecrementDesiredCapacity=True)
+    s = wait_state(ecs_boot, lambda s: s.get("outcome") == "terminated", timeout=40)
+    assert s["drain"]["state"] == "deadline" and s["drain"]["tasks_at_start"] == 2, s["drain"]
+    assert s["metrics"]["moment"] == "drained" and "error" not in s["metrics"], s["metrics"]
+    dims = {"AutoScalingGroupName": world.asg, "ClusterName": world.cluster}
+    assert total(moto, "DrainDeadlineHit", dims) == 1
+    assert total(moto, "TasksDrained", dims) == 0
+    assert metric_dims(moto, "DrainDuration") == [dims]
+    drained = [c for c in puts(moto) if "DrainDuration" in c["params"].values()]
+    complete = [c for c in moto.calls(source="client") if c["action"] == "CompleteLifecycleAction"
+                and c["params"].get("LifecycleHookName") == world.terminate_hook]
+    assert len(drained) == 1 and complete and drained[0]["time"] < complete[-1]["time"]
+    assert stop(proc) == 0
