@@ -250,6 +250,24 @@ data "aws_iam_policy_document" "ecs_boot" {
     }
   }
 
+  # Boot, hook and drain metrics (and the CloudWatch agent's disk and memory) into the
+  # module's namespace only. PutMetricData has no resource to scope: the namespace is its
+  # condition key.
+  dynamic "statement" {
+    for_each = var.metrics.enabled ? [1] : []
+    content {
+      sid       = "PutMetricsInOwnNamespace"
+      actions   = ["cloudwatch:PutMetricData"]
+      resources = ["*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "cloudwatch:namespace"
+        values   = [var.metrics.namespace]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = length(local.ssm_parameter_arns) > 0 ? [1] : []
     content {
@@ -279,4 +297,26 @@ resource "aws_iam_role_policy" "ecs_boot" {
   name   = "ecs-boot"
   role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.ecs_boot.json
+}
+
+# The CloudWatch agent (baked into the AMI, configured by ecs-boot from [logs]): streams in the
+# module's log group only. The group exists (monitoring.tf), so no logs:CreateLogGroup.
+data "aws_iam_policy_document" "host_logs" {
+  statement {
+    sid = "ShipHostLogsToOwnGroup"
+    actions = [
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "logs:DescribeLogStreams",
+    ]
+    resources = [local.log_group_arn, "${local.log_group_arn}:log-stream:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "host_logs" {
+  count = var.host_logs ? 1 : 0
+
+  name   = "host-logs"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.host_logs.json
 }

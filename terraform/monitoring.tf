@@ -64,6 +64,18 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # CloudWatch alarms (alarms.tf) must encrypt what they publish to the encrypted topic.
+  statement {
+    sid       = "CloudWatchAlarmsPublishToTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+
   # EventBridge must encrypt what it publishes to the encrypted topic.
   statement {
     sid       = "EventBridgePublishesToTopic"
@@ -122,6 +134,24 @@ data "aws_iam_policy_document" "task_failures_topic" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = [local.task_failure_rule_arn, local.refresh_failure_rule_arn]
+    }
+  }
+
+  # The module's alarms (alarms.tf), named after the group.
+  statement {
+    sid       = "OnlyThisGroupsAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.task_failures.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name}-*"]
     }
   }
 }

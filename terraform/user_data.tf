@@ -34,6 +34,14 @@ locals {
       ["deadline = ${jsonencode("${var.drain_deadline}s")}"],
     )
     recorder = var.recorder_location != null ? ["location = ${jsonencode(var.recorder_location)}"] : []
+    metrics = [
+      "enabled = ${var.metrics.enabled}",
+      "namespace = ${jsonencode(var.metrics.namespace)}",
+    ]
+    logs = [
+      "enabled = ${var.host_logs}",
+      "group = ${jsonencode(local.log_group_name)}",
+    ]
     trust = [
       "fragment_prefixes = ${jsonencode(var.fragment_locations)}",
       "registry_auth_prefixes = ${jsonencode(var.registry_auth_locations)}",
@@ -43,7 +51,7 @@ locals {
   # Fixed section order, so the user data (and with it the launch template) changes only when a
   # setting does.
   config_toml = join("\n", [
-    for section in ["ecs", "ecs.settings", "lifecycle", "drain", "recorder", "trust"] :
+    for section in ["ecs", "ecs.settings", "lifecycle", "drain", "recorder", "metrics", "logs", "trust"] :
     "[${section}]\n${join("", [for line in local.config_sections[section] : "${line}\n"])}"
     if length(local.config_sections[section]) > 0
   ])

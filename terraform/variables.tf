@@ -618,3 +618,37 @@ variable "task_failure_alerts" {
   type        = bool
   default     = true
 }
+
+variable "host_logs" {
+  description = "Ship the instances' logs (ecs-boot's, the ECS agent's and ecs-init's, Docker's, the kernel's and the system journal's warnings) to the module's log group with the CloudWatch agent baked into the AMI, one stream per instance and source. Never essential: a logging failure does not fail a boot. Written to user data as [logs]."
+  type        = bool
+  default     = true
+}
+
+variable "metrics" {
+  description = "ecs-boot's own metrics (boot phases, outcome, launch hook latency, drains; PutMetricData) and the host's disk and memory (CloudWatch agent), into `namespace`, which is also the only namespace the instance role may write. `alarms` adds the module's alarms (README: Alarms) with these thresholds: `boot_duration_budget` seconds for the p90 boot, `disk_used_percent` for the root and Docker volumes, `memory_available_percent` as the floor. Written to user data as [metrics]."
+  type = object({
+    enabled                  = optional(bool, true)
+    namespace                = optional(string, "ECSBoot")
+    alarms                   = optional(bool, true)
+    boot_duration_budget     = optional(number, 600)
+    disk_used_percent        = optional(number, 85)
+    memory_available_percent = optional(number, 10)
+  })
+  default = {}
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics.namespace)) && !startswith(var.metrics.namespace, "AWS/")
+    error_message = "metrics.namespace must be 1-255 letters, digits and . _ / # : - and may not start with \"AWS/\"."
+  }
+
+  validation {
+    condition     = var.metrics.boot_duration_budget > 0 && var.metrics.disk_used_percent > 0 && var.metrics.disk_used_percent < 100 && var.metrics.memory_available_percent > 0 && var.metrics.memory_available_percent < 100
+    error_message = "metrics.boot_duration_budget must be positive; disk_used_percent and memory_available_percent between 0 and 100."
+  }
+
+  validation {
+    condition     = var.metrics.enabled || !var.metrics.alarms
+    error_message = "metrics.alarms needs metrics.enabled: an alarm on metrics nobody sends never fires."
+  }
+}

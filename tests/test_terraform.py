@@ -398,9 +398,17 @@ def test_logs_and_task_failure_alerts(mod):
         target = mod["resource"]["aws_cloudwatch_event_target"][name]
         assert target["arn"] == "${aws_sns_topic.task_failures.arn}"
     policy = mod["data"]["aws_iam_policy_document"]["task_failures_topic"]
-    cond = one(one(policy["statement"])["condition"])
+    by_sid = {st["sid"]: st for st in policy["statement"]}
+    assert set(by_sid) == {"OnlyThisRulePublishes", "OnlyThisGroupsAlarmsPublish"}
+    cond = one(by_sid["OnlyThisRulePublishes"]["condition"])
     assert cond["variable"] == "aws:SourceArn"
     assert "local.refresh_failure_rule_arn" in str(cond["values"])
+    # The alarms publish too, but only alarms named after this group.
+    alarms = by_sid["OnlyThisGroupsAlarmsPublish"]
+    assert one(alarms["principals"])["identifiers"] == ["cloudwatch.amazonaws.com"]
+    cond = one(alarms["condition"])
+    assert (cond["test"], cond["variable"]) == ("ArnLike", "aws:SourceArn")
+    assert str(cond["values"]).endswith(":alarm:${var.name}-*']"), cond["values"]
 
 
 def test_cluster_and_container_insights(mod):
@@ -438,7 +446,8 @@ def test_no_broad_managed_policies_attached(mod):
     # against the managed documents).
     assert "aws_iam_role_policy_attachment" not in mod["resource"]
     assert "aws_iam_policy_attachment" not in mod["resource"], "exclusive attachments detach other users' roles"
-    assert set(mod["resource"]["aws_iam_role_policy"]) == {"ecs_instance", "ssm_instance", "ecs_boot"}
+    assert set(mod["resource"]["aws_iam_role_policy"]) == {"ecs_instance", "ssm_instance", "ecs_boot",
+                                                           "host_logs"}
 
 
 def test_inline_policy_is_scoped(mod):
@@ -459,7 +468,11 @@ def test_inline_policy_is_scoped(mod):
             ok_describe = a.startswith("autoscaling:Describe")
             ok_cluster = a.startswith("ecs:") and any(
                 c["variable"] == "ecs:cluster" and c["values"] == ["${local.cluster_arn}"] for c in s.get("condition", []))
-            assert ok_describe or ok_cluster, f"{a} on * without a scoping condition"
+            # PutMetricData has no resource: its namespace is the only scope there is.
+            ok_namespace = a == "cloudwatch:PutMetricData" and [
+                (c["test"], c["variable"], c["values"]) for c in s.get("condition", [])
+            ] == [("StringEquals", "cloudwatch:namespace", ["${var.metrics.namespace}"])]
+            assert ok_describe or ok_cluster or ok_namespace, f"{a} on * without a scoping condition"
 
     ecs = [a for a in by_action if a.startswith("ecs:")]
     assert ecs and all(by_action[a].get("condition") for a in ecs)
@@ -478,6 +491,36 @@ def test_inline_policy_is_scoped(mod):
 
     kms = by_action["kms:Decrypt"]
     assert [c["variable"] for c in kms["condition"]] == ["kms:ViaService"]
+
+
+def test_host_logs_policy_is_the_log_group_only(mod):
+    doc = mod["data"]["aws_iam_policy_document"]["host_logs"]
+    st = one(doc["statement"])
+    assert sorted(st["actions"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams",
+                                     "logs:PutLogEvents"]
+    assert st["resources"] == ["${local.log_group_arn}", "${local.log_group_arn}:log-stream:*"]
+    assert mod["resource"]["aws_iam_role_policy"]["host_logs"]["count"] == "${var.host_logs ? 1 : 0}"
+
+
+def test_alarms_watch_what_ecs_boot_and_the_cloudwatch_agent_publish(mod):
+    from pathlib import Path as _P
+    alarms = mod["resource"]["aws_cloudwatch_metric_alarm"]
+    assert set(alarms) == {"event", "boot_duration", "disk", "memory"}
+    event_metrics = {k: v["metric"] for k, v in mod["locals"]["event_alarms"].items()}
+    assert event_metrics == {"abandon": "Abandons", "drain-deadline": "DrainDeadlineHit",
+                             "essential-container": "EssentialContainerFailures"}
+    assert alarms["boot_duration"]["metric_name"] == "BootDuration"
+    assert alarms["boot_duration"]["extended_statistic"] == "p90"
+    # The names ecs-boot publishes (src/metrics/catalog.rs) are the ones the alarms watch.
+    catalog = rust_code(SRC / "metrics" / "catalog.rs")
+    for name in [*event_metrics.values(), "BootDuration"]:
+        assert f'"{name}"' in catalog, name
+    agent = rust_code(SRC / "metrics" / "agent_config.rs")
+    for name in ("used_percent", "mem_available_percent", '"/var/lib/docker"'):
+        assert name in agent, name
+    for a in alarms.values():
+        assert a["alarm_actions"] == "${local.alarm_actions}"
+        assert a["treat_missing_data"] == "notBreaching"
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,9 +610,22 @@ def test_every_agent_call_is_allowed(mod):
     assert not missing, f"ecs-boot calls actions the module's role does not allow: {missing}"
 
 
+# Called by ecs-boot without an SDK client (no fluent `.op()` to find): action -> the file and
+# the Query action name it must contain.
+CALLED_BY_HAND = {"cloudwatch:PutMetricData": ("src/metrics/query.rs", '"PutMetricData"')}
+
+
+def hand_rolled_actions() -> set[str]:
+    return {a for a, (f, needle) in CALLED_BY_HAND.items() if needle in rust_code(REPO / f)}
+
+
+def test_hand_rolled_calls_are_there():
+    assert hand_rolled_actions() == set(CALLED_BY_HAND)
+
+
 def test_policy_allows_nothing_the_agent_does_not_call(mod):
     """Per service: once src/ calls that service at all, the policy must hold exactly its calls."""
-    called = set(agent_actions())
+    called = set(agent_actions()) | hand_rolled_actions()
     inline = inline_actions(mod) - set(IMPLIED_BY_OTHER_CALLS)
     unused, not_yet = [], []
     for prefix in sorted({a.split(":")[0] for a in inline}):
