@@ -50,6 +50,8 @@ module "group" {
   instance_attributes     = var.instance_attributes
   warm_pool               = var.warm_pool
   mixed_instances         = var.mixed_instances
+  metrics                 = var.metrics
+  host_logs               = var.host_logs
 }
 
 resource "aws_vpc" "this" {
@@ -99,6 +101,14 @@ variable "warm_pool" {
 variable "mixed_instances" {
   type    = any
   default = null
+}
+variable "metrics" {
+  type    = any
+  default = {}
+}
+variable "host_logs" {
+  type    = bool
+  default = true
 }
 
 output "cluster_name" {
@@ -187,7 +197,7 @@ def test_instance_policies_are_the_managed_ones_minus_exactly_the_broad_actions(
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
     inline = {name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
               for name in iam.list_role_policies(RoleName=role)["PolicyNames"]}
-    assert set(inline) == {"ecs-instance", "ssm-instance", "ecs-boot"}
+    assert set(inline) == {"ecs-instance", "ssm-instance", "ecs-boot", "host-logs"}
 
     managed = (_statements(managed_policy_document(moto_server, "AmazonEC2ContainerServiceforEC2Role",
                                                    "/service-role/"))
@@ -234,6 +244,8 @@ def test_per_group_settings_reach_ecs_boot_through_user_data_not_tags(group, mot
                 "settings": {"ECS_AWSVPC_BLOCK_IMDS": "true"}},
         "lifecycle": {"launch_hook": "ecs-web-launch", "terminate_hook": "ecs-web-terminate"},
         "drain": {"deadline": "900s"},
+        "metrics": {"enabled": True, "namespace": "ECSBoot"},
+        "logs": {"enabled": True, "group": "/ecs-boot/ecs-web"},
         "trust": {"fragment_prefixes": ["s3://cfg-bucket/ecs-boot/web/"],
                   "registry_auth_prefixes": ["ssm:/ecs-boot/web/"]},
     }
@@ -360,6 +372,67 @@ def test_stopped_task_alerts_match_stop_codes(group, moto_server):
     assert refresh["detail"] == {"AutoScalingGroupName": [out["autoscaling_group_name"]]}
     targets = events.list_targets_by_rule(Rule="ecs-web-refresh-failed")["Targets"]
     assert [t["Arn"].rsplit(":", 1)[-1] for t in targets] == ["ecs-web-task-failures"]
+
+
+ALARMS = {
+    "ecs-web-abandon": ("Abandons", "Maximum", None),
+    "ecs-web-drain-deadline": ("DrainDeadlineHit", "Maximum", None),
+    "ecs-web-essential-container": ("EssentialContainerFailures", "Maximum", None),
+    "ecs-web-boot-duration": ("BootDuration", None, "p90"),
+    "ecs-web-disk-root": ("disk_used_percent", "Maximum", None),
+    "ecs-web-disk-docker": ("disk_used_percent", "Maximum", None),
+    "ecs-web-memory": ("mem_available_percent", "Minimum", None),
+}
+
+
+def test_alarms_watch_the_group_and_alert_the_topic(group, moto_server):
+    _, out = group
+    alarms = {a["AlarmName"]: a for a in moto_server.client("cloudwatch").describe_alarms(
+        AlarmNamePrefix="ecs-web-")["MetricAlarms"]}
+    assert set(alarms) == set(ALARMS)
+    topic = [t["TopicArn"] for t in moto_server.client("sns").list_topics()["Topics"]
+             if t["TopicArn"].endswith(":ecs-web-task-failures")]
+    for name, (metric, stat, extended) in ALARMS.items():
+        a = alarms[name]
+        dims = {d["Name"]: d["Value"] for d in a["Dimensions"]}
+        assert (a["Namespace"], a["MetricName"]) == ("ECSBoot", metric), name
+        assert a.get("Statistic") == stat and a.get("ExtendedStatistic") == extended, name
+        assert dims["AutoScalingGroupName"] == out["autoscaling_group_name"], name
+        if metric[0].isupper():  # ecs-boot's own metrics carry the cluster too
+            assert dims == {"AutoScalingGroupName": out["autoscaling_group_name"],
+                            "ClusterName": out["cluster_name"]}, name
+        assert a["AlarmActions"] == topic and a["TreatMissingData"] == "notBreaching", name
+    assert alarms["ecs-web-boot-duration"]["Threshold"] == 600
+    assert {d["Value"] for n in ("ecs-web-disk-root", "ecs-web-disk-docker")
+            for d in alarms[n]["Dimensions"] if d["Name"] == "path"} == {"/", "/var/lib/docker"}
+
+
+def _ecs_boot_policy(plan) -> dict:
+    return json.loads(plan.planned_values()["module.group.aws_iam_role_policy.ecs_boot"]["policy"])
+
+
+def test_metrics_may_go_into_the_modules_namespace_only(group, replan):
+    # moto counts every condition as met, so the condition is asserted on the plan.
+    (put,) = [s for s in _ecs_boot_policy(replan)["Statement"]
+              if "cloudwatch:PutMetricData" in s["Action"]]
+    assert put["Action"] == "cloudwatch:PutMetricData" and put["Resource"] == "*"
+    assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ECSBoot"}}
+    other = group[0].plan({"metrics": {"namespace": "Team/Boot"}})
+    (put,) = [s for s in _ecs_boot_policy(other)["Statement"]
+              if "cloudwatch:PutMetricData" in s["Action"]]
+    assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Team/Boot"}}
+    values = other.planned_values()
+    assert values['module.group.aws_cloudwatch_metric_alarm.event["abandon"]']["namespace"] == "Team/Boot"
+
+
+def test_metrics_and_host_logs_turned_off(group):
+    plan = group[0].plan({"metrics": {"enabled": False, "alarms": False}, "host_logs": False})
+    acts = plan.actions()
+    gone = {a for a, x in acts.items() if x == ["delete"]}
+    assert 'module.group.aws_cloudwatch_metric_alarm.event["abandon"]' in gone
+    assert "module.group.aws_iam_role_policy.host_logs[0]" in gone
+    assert not any("cloudwatch:PutMetricData" in s["Action"]
+                   for s in _ecs_boot_policy(plan)["Statement"])
 
 
 def test_zz_group_destroy_leaves_nothing_behind(group, moto_server):
