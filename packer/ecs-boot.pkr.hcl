@@ -206,11 +206,13 @@ build {
     environment_vars = [
       "ECS_BOOT_RPM=/tmp/ecs-boot.rpm",
       "ECS_BOOT_CONFIG=/tmp/ecs-boot-config.toml",
+      "CLOUDWATCH_AGENT_RPM=${var.cloudwatch_agent_rpm}",
     ]
     execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
     scripts = [
       "${path.root}/scripts/10-install-rpm.sh",
       "${path.root}/scripts/20-install-config.sh",
+      "${path.root}/scripts/25-install-cloudwatch-agent.sh",
       "${path.root}/scripts/30-enable-units.sh",
       "${path.root}/scripts/40-systemd-compat.sh",
       "${path.root}/scripts/90-cleanup.sh",

@@ -62,6 +62,17 @@ variable "rpm_file" {
   default     = ""
 }
 
+variable "cloudwatch_agent_rpm" {
+  type        = string
+  description = "The CloudWatch agent RPM to bake in (a path on the builder, or an https:// or s3:// URL it can fetch); empty installs amazon-cloudwatch-agent from the Amazon Linux repositories. It must be 1.300070.0 or newer (the first that reads journald); instances never download it."
+  default     = ""
+
+  validation {
+    condition     = var.cloudwatch_agent_rpm == "" || can(regex("^(/|https://|s3://)[^\\s'\"]+\\.rpm$", var.cloudwatch_agent_rpm))
+    error_message = "The cloudwatch_agent_rpm must be empty, an absolute path, or an https:// or s3:// URL ending in .rpm."
+  }
+}
+
 variable "config_file" {
   type        = string
   description = "The config.toml baked into /etc/ecs-boot/config.toml; empty keeps the RPM's commented default."

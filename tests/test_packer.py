@@ -80,6 +80,57 @@ def test_provisioning_never_starts_ecs() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The CloudWatch agent (issue 22): baked in as an RPM, configured at boot by ecs-boot, never essential
+
+CW_UNIT = REPO / "systemd" / "ecs-boot-cloudwatch-agent.service"
+CW_SCRIPT = PACKER / "scripts" / "25-install-cloudwatch-agent.sh"
+
+
+def _unit_directives(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def test_cloudwatch_agent_unit_writes_the_config_then_hands_it_to_the_agent() -> None:
+    unit = _unit_directives(CW_UNIT)
+    agent_config = (REPO / "src" / "metrics" / "agent_config.rs").read_text()
+    (path,) = re.findall(r'CONFIG_FILE: &str = "([^"]+)"', agent_config)
+    # ecs-boot renders the config from the trusted config (exit 1 = turned off: skipped, not failed).
+    assert unit["ExecCondition"] == ["/usr/bin/ecs-boot cloudwatch-agent"]
+    # The agent reads only its translated TOML: fetch-config translates the JSON ecs-boot wrote.
+    (start,) = unit["ExecStart"]
+    assert start.startswith("/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl ")
+    assert "-a fetch-config" in start and "-m ec2" in start and " -s " in start
+    assert start.endswith(f"-c file:{path}")
+    assert unit["ConditionPathExists"] == ["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"]
+    # After cloud-init (config.d written); nothing of the boot waits on it.
+    assert "cloud-init.service" in unit["After"][0]
+    assert "Before" not in unit and "RequiredBy" not in unit
+    for other in ("ecs-boot.service", "ecs.service.d/ecs-boot.conf"):
+        assert "cloudwatch" not in (REPO / "systemd" / other).read_text()
+
+
+def test_cloudwatch_agent_is_an_rpm_that_reads_journald() -> None:
+    script = CW_SCRIPT.read_text()
+    (minimum,) = re.findall(r'^min_version="([0-9.]+)"', script, re.M)
+    facts = (REPO / "docs" / "aws-facts.md").read_text()
+    assert f"1.300070.0" == minimum and minimum in facts, "the minimum is the documented one"
+    code = "\n".join(line.split("#", 1)[0] for line in script.splitlines())
+    assert "docker" not in code and "pull" not in code, "an RPM, never an image pulled at boot"
+    assert "systemctl enable ecs-boot-cloudwatch-agent.service" in code
+    assert "systemctl disable amazon-cloudwatch-agent.service" in code
+    # The RPM ships the unit; the template passes the override and runs the script.
+    cargo = (REPO / "Cargo.toml").read_text()
+    assert 'source = "systemd/ecs-boot-cloudwatch-agent.service"' in cargo
+    template = (PACKER / "ecs-boot.pkr.hcl").read_text()
+    assert '"CLOUDWATCH_AGENT_RPM=${var.cloudwatch_agent_rpm}"' in template
+
+
+# ---------------------------------------------------------------------------------------------
 # The template, parsed
 
 
@@ -197,7 +248,8 @@ def test_template_variables(variables: dict) -> None:
     for name in ("region", "architecture", "base_os", "instance_type", "subnet_id", "builder_access",
                  "iam_instance_profile", "ssh_source_cidrs", "ami_name_prefix", "config_file", "extra_tags",
                  "ecs_boot_version", "git_commit", "ami_users", "ami_org_arns", "ami_regions", "kms_key_id",
-                 "region_kms_key_ids", "deprecate_at", "publish", "ami_ssm_parameter", "manifest_s3_uri"):
+                 "region_kms_key_ids", "deprecate_at", "publish", "ami_ssm_parameter", "manifest_s3_uri",
+                 "cloudwatch_agent_rpm"):
         assert name in variables, f"variable {name} missing"
         assert variables[name].get("description"), f"variable {name} has no description"
     assert variables["architecture"]["default"] == "x86_64"
@@ -570,6 +622,7 @@ def test_rpm_files(rpm_path: Path) -> None:
         "/usr/bin/ecs-boot": 0o100755,
         "/usr/lib/systemd/system/ecs-boot.service": 0o100644,
         "/usr/lib/systemd/system/ecs.service.d/ecs-boot.conf": 0o100644,
+        "/usr/lib/systemd/system/ecs-boot-cloudwatch-agent.service": 0o100644,
         "/etc/ecs-boot/config.toml": 0o100644,
     }
     # /var/lib/ecs-boot is made by %post (cargo-generate-rpm cannot package an empty directory).
@@ -579,6 +632,8 @@ def test_rpm_files(rpm_path: Path) -> None:
         assert dump[path][5:7] == ["root", "root"], f"{path}: owner {dump[path][5:7]}"
     for source, dest in (("systemd/ecs-boot.service", "/usr/lib/systemd/system/ecs-boot.service"),
                          ("systemd/ecs.service.d/ecs-boot.conf", "/usr/lib/systemd/system/ecs.service.d/ecs-boot.conf"),
+                         ("systemd/ecs-boot-cloudwatch-agent.service",
+                          "/usr/lib/systemd/system/ecs-boot-cloudwatch-agent.service"),
                          ("packer/files/config.toml", "/etc/ecs-boot/config.toml")):
         assert dump[dest][3] == hashlib.sha256((REPO / source).read_bytes()).hexdigest(), f"{dest} is stale"
     # Only the config is a config file, and it is %config(noreplace).
@@ -781,6 +836,11 @@ test ! -e /etc/locale.conf && test ! -e /etc/.updated
 test "$(ls -A /tmp)" = packer-scripts
 test -x /tmp/packer-scripts/90-cleanup.sh
 test -z "$(ls -A /var/tmp)"
+
+# Not Amazon Linux: no CloudWatch agent, and its unit is left off (it would be skipped anyway).
+test ! -e /opt/aws/amazon-cloudwatch-agent
+test ! -e /etc/systemd/system/multi-user.target.wants/ecs-boot-cloudwatch-agent.service
+systemd-analyze verify /usr/lib/systemd/system/ecs-boot-cloudwatch-agent.service
 
 # Debian's systemd knows every directive of the unit: no compatibility drop-in.
 test ! -e /etc/systemd/system/ecs-boot.service.d/10-systemd-before-235.conf
