@@ -125,3 +125,31 @@ def test_a_drain_that_hits_its_deadline_is_published_before_the_terminate_hook(
                 and c["params"].get("LifecycleHookName") == world.terminate_hook]
     assert len(drained) == 1 and complete and drained[0]["time"] < complete[-1]["time"]
     assert stop(proc) == 0
+
+
+def test_the_cloudwatch_agent_config_follows_the_trusted_channel(ecs_boot):
+    """`ecs-boot cloudwatch-agent` (the unit's ExecCondition): the baked config says nothing, the
+    module's config.d names the log group and namespace; another config.d file turns logs off."""
+    import json
+    out = ecs_boot.root / "run/ecs-boot/cloudwatch-agent.json"
+    ecs_boot.write_config("")
+    ecs_boot.config_d.mkdir(parents=True, exist_ok=True)
+    (ecs_boot.config_d / "50-terraform.toml").write_text(
+        '[metrics]\nnamespace = "Team/Boot"\n[logs]\ngroup = "/ecs-boot/web"\n')
+    r = ecs_boot.run("cloudwatch-agent")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    journald = doc["logs"]["logs_collected"]["journald"]["collect_list"]
+    assert {e["log_group_name"] for e in journald} == {"/ecs-boot/web"}
+    assert "{instance_id}/ecs-boot" in {e["log_stream_name"] for e in journald}
+    assert doc["metrics"]["namespace"] == "Team/Boot"
+
+    (ecs_boot.config_d / "60-quiet.toml").write_text(
+        "[logs]\nenabled = false\n[metrics]\nenabled = false\n")
+    r = ecs_boot.run("cloudwatch-agent")
+    assert r.returncode == 1 and "[logs] and [metrics] are disabled" in r.stderr, r.stderr
+    assert not out.exists(), "a stale config would start the agent anyway"
+    # A broken config skips the agent too: logging is never essential.
+    (ecs_boot.config_d / "60-quiet.toml").write_text("[logs]\ngroup = \"bad group\"\n")
+    r = ecs_boot.run("cloudwatch-agent")
+    assert r.returncode == 1 and "logs.group" in r.stderr, r.stderr
