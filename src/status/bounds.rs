@@ -181,6 +181,11 @@ impl State {
             cap_text(&mut e.location, CAUSE);
             cap_opt(&mut e.error, CAUSE);
         }
+        if let Some(m) = &mut self.metrics {
+            cap_text(&mut m.moment, 32);
+            cap_text(&mut m.namespace, NAME);
+            cap_opt(&mut m.error, CAUSE);
+        }
         self.containers.truncate(MAX_CONTAINERS);
         for c in &mut self.containers {
             for f in [
@@ -471,6 +476,13 @@ mod tests {
                 last_error: Some(huge("last")),
             })
             .collect();
+        s.metrics = Some(crate::status::state::MetricsRecord {
+            moment: huge("moment"),
+            namespace: huge("namespace"),
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            data: usize::MAX,
+            error: Some(huge("metrics error")),
+        });
         s
     }
 
