@@ -156,8 +156,8 @@ pub fn essential_failures(dims: &Dimensions, count: u64) -> Datum {
 
 /// Essential system containers that are not running, from the state's container records.
 // TODO(issue 22 item 4): the health watch counts essential failures into the state (a field
-// such as `health.essential_failures`) and publishes `essential_failures` when one dies; once it
-// lands, read its count here instead of the reconcile-time records.
+// such as `health.essential_failures`) and calls `publish_metrics(Moment::Health, ..)` when one
+// dies or recovers; once its field lands, read the count here instead of the container records.
 pub fn essential_failure_count(state: &State) -> u64 {
     state
         .containers

@@ -17,6 +17,9 @@ pub enum Moment {
     InService,
     /// After a drain, before the terminate hook's completion.
     Drained,
+    /// When an essential system container's health changed (the health watch, issue 22 item 4):
+    /// the count of essential containers down now.
+    Health,
 }
 
 impl Moment {
@@ -25,6 +28,7 @@ impl Moment {
             Moment::Abandon => "abandon",
             Moment::InService => "in-service",
             Moment::Drained => "drained",
+            Moment::Health => "health",
         }
     }
 
@@ -34,6 +38,10 @@ impl Moment {
             Moment::Abandon => catalog::abandon(state, dims),
             Moment::InService => catalog::in_service(state, dims, now),
             Moment::Drained => catalog::drain(state, dims, now),
+            Moment::Health => vec![catalog::essential_failures(
+                dims,
+                catalog::essential_failure_count(state),
+            )],
         }
     }
 }
