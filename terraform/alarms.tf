@@ -32,8 +32,28 @@ locals {
     }
   }
 
-  # The CloudWatch agent's disk series per group and mount point (aggregation_dimensions).
-  disk_paths = { root = "/", docker = "/var/lib/docker" }
+  host_alarms = merge(
+    {
+      for key, path in { disk-root = "/", disk-docker = "/var/lib/docker" } : key => {
+        metric                     = "disk_used_percent"
+        dimensions                 = { AutoScalingGroupName = var.name, path = path }
+        statistic                  = "Maximum"
+        comparison                 = "GreaterThanThreshold"
+        threshold                  = var.metrics.disk_used_percent
+        description                = "An instance of ${var.name} has ${path} over ${var.metrics.disk_used_percent}% full (image layers are the usual cause: see ECS_IMAGE_CLEANUP_* in the README)."
+      }
+    },
+    {
+      memory = {
+        metric      = "mem_available_percent"
+        dimensions  = { AutoScalingGroupName = var.name }
+        statistic   = "Minimum"
+        comparison  = "LessThanThreshold"
+        threshold   = var.metrics.memory_available_percent
+        description = "An instance of ${var.name} has less than ${var.metrics.memory_available_percent}% of its memory available."
+      }
+    },
+  )
 
   alarm_actions = [aws_sns_topic.task_failures.arn]
 }
@@ -74,37 +94,21 @@ resource "aws_cloudwatch_metric_alarm" "boot_duration" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "disk" {
-  for_each = local.create_alarms ? local.disk_paths : {}
+# The CloudWatch agent's series: disk per group and mount point, memory per group (its
+# aggregation_dimensions), the worst instance of the group.
+resource "aws_cloudwatch_metric_alarm" "host" {
+  for_each = local.create_alarms ? local.host_alarms : {}
 
-  alarm_name          = "${var.name}-disk-${each.key}"
-  alarm_description   = "An instance of ${var.name} has ${each.value} over ${var.metrics.disk_used_percent}% full (image layers are the usual cause: see ECS_IMAGE_CLEANUP_* in the README)."
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
   namespace           = local.metrics_namespace
-  metric_name         = "disk_used_percent"
-  dimensions          = { AutoScalingGroupName = var.name, path = each.value }
-  statistic           = "Maximum"
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 2
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.metrics.disk_used_percent
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "memory" {
-  count = local.create_alarms ? 1 : 0
-
-  alarm_name          = "${var.name}-memory"
-  alarm_description   = "An instance of ${var.name} has less than ${var.metrics.memory_available_percent}% of its memory available."
-  namespace           = local.metrics_namespace
-  metric_name         = "mem_available_percent"
-  dimensions          = { AutoScalingGroupName = var.name }
-  statistic           = "Minimum"
-  period              = 300
-  evaluation_periods  = 2
-  comparison_operator = "LessThanThreshold"
-  threshold           = var.metrics.memory_available_percent
+  comparison_operator = each.value.comparison
+  threshold           = each.value.threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   tags                = var.tags

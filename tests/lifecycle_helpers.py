@@ -50,6 +50,20 @@ def start_instance(ecs_boot, fake_agent, extra_config="", agent=True, **agent_op
     return proc, fa
 
 
+def never_registering_boot(ecs_boot, fake_agent, extra_config=""):
+    """A boot whose ECS agent never registers (3 s allowed): ecs.config is written, then the
+    launch fails and ecs-boot ABANDONs. Returns the `ecs-boot run` process."""
+    port = free_port()
+    config = boot_config(port, extra_config).replace(
+        'registration_timeout = "20s"', 'registration_timeout = "3s"')
+    ecs_boot.write_config(config)
+    proc = spawn_run(ecs_boot)
+    wait_for(lambda: ecs_boot.ecs_config.exists() or proc.poll() is not None, timeout=20,
+             what="ecs.config written")
+    fake_agent(ecs_boot.ecs_config, port=port, never_register=True)
+    return proc
+
+
 def stop(proc, timeout=15):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

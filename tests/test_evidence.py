@@ -10,8 +10,7 @@ import json
 
 import pytest
 
-from harness.procs import free_port, wait_for
-from lifecycle_helpers import boot_config, spawn_run, status
+from lifecycle_helpers import never_registering_boot, status
 
 USER = "ci-robot"
 SECRET = "Vv9-corr3ct-h0rse-SECRET-77qZ"
@@ -49,15 +48,7 @@ def failing_boot(moto, ecs_boot, fake_agent, timeout="5s"):
                          + f"level=debug msg=\"auth {USER}:{SECRET} {b64(f'{USER}:{SECRET}')}\"\n"
                          + f"level=debug msg=\"proxy http://squid:{PROXY_SECRET}@proxy\"\n"
                          + "level=error msg=\"AGENT-LOG-LAST-LINE\"\n")
-    port = free_port()
-    config = boot_config(port, RECORDER.format(timeout=timeout)).replace(
-        'registration_timeout = "20s"', 'registration_timeout = "3s"')
-    ecs_boot.write_config(config)
-    proc = spawn_run(ecs_boot)
-    wait_for(lambda: ecs_boot.ecs_config.exists() or proc.poll() is not None, timeout=20,
-             what="ecs.config written")
-    fake_agent(ecs_boot.ecs_config, port=port, never_register=True)
-    return proc
+    return never_registering_boot(ecs_boot, fake_agent, RECORDER.format(timeout=timeout))
 
 
 def uploaded(moto, instance_id) -> dict[str, str]:

@@ -5,8 +5,7 @@ stuck CloudWatch never holds the ABANDON up for longer than `[metrics] timeout`.
 
 from __future__ import annotations
 
-from lifecycle_helpers import boot_config, spawn_run, start_instance, status, wait_state
-from harness.procs import free_port, wait_for
+from lifecycle_helpers import never_registering_boot, start_instance, status, wait_state
 
 NAMESPACE = "Test/ECSBoot"
 METRICS = f'[metrics]\nnamespace = "{NAMESPACE}"\ntimeout = "{{timeout}}"\n'
@@ -35,15 +34,7 @@ def puts(moto):
 
 def failing_boot(ecs_boot, fake_agent, timeout="3s"):
     """A boot whose ECS agent never registers: ecs-boot fails the launch and ABANDONs."""
-    port = free_port()
-    config = boot_config(port, METRICS.format(timeout=timeout)).replace(
-        'registration_timeout = "20s"', 'registration_timeout = "3s"')
-    ecs_boot.write_config(config)
-    proc = spawn_run(ecs_boot)
-    wait_for(lambda: ecs_boot.ecs_config.exists() or proc.poll() is not None, timeout=20,
-             what="ecs.config written")
-    fake_agent(ecs_boot.ecs_config, port=port, never_register=True)
-    return proc
+    return never_registering_boot(ecs_boot, fake_agent, METRICS.format(timeout=timeout))
 
 
 def test_a_boot_in_service_publishes_its_metrics_with_group_and_cluster(

@@ -505,7 +505,9 @@ def test_host_logs_policy_is_the_log_group_only(mod):
 def test_alarms_watch_what_ecs_boot_and_the_cloudwatch_agent_publish(mod):
     from pathlib import Path as _P
     alarms = mod["resource"]["aws_cloudwatch_metric_alarm"]
-    assert set(alarms) == {"event", "boot_duration", "disk", "memory"}
+    assert set(alarms) == {"event", "boot_duration", "host"}
+    host = mod["locals"]["host_alarms"]
+    assert "disk_used_percent" in str(host) and "mem_available_percent" in str(host)
     event_metrics = {k: v["metric"] for k, v in mod["locals"]["event_alarms"].items()}
     assert event_metrics == {"abandon": "Abandons", "drain-deadline": "DrainDeadlineHit",
                              "essential-container": "EssentialContainerFailures"}
