@@ -59,8 +59,9 @@ impl Readiness {
         }
     }
 
-    /// Counts each new death and records who is failing now and how the watch is connected.
-    fn record(&self, store: &StateStore, changes: &[Change]) {
+    /// Counts each new death and records who is failing now and how the watch is connected;
+    /// returns the new deaths.
+    fn record(&self, store: &StateStore, changes: &[Change]) -> u64 {
         for change in changes {
             match change {
                 Change::Failed(f) => {
@@ -107,6 +108,7 @@ impl Readiness {
         } else {
             store.update(write)
         }
+        deaths
     }
 
     /// Sets `ecs-boot.ready` to what the containers say, unless ECS holds it already; a refusal
@@ -219,8 +221,13 @@ impl Agent {
                 changes = readiness.watch.next() => changes,
                 () = retry => Vec::new(),
             };
-            readiness.record(&self.store, &changes);
+            let deaths = readiness.record(&self.store, &changes);
             readiness.publish(p, &self.store).await;
+            if deaths > 0 {
+                let (asg, cluster) = (p.tags.asg.as_deref(), Some(p.env.cluster()));
+                let moment = crate::metrics::Moment::EssentialFailures(deaths);
+                self.publish_metrics(moment, &p.aws, asg, cluster).await;
+            }
             if let Some(trigger) = readiness.drain_trigger() {
                 tracing::warn!(trigger = %trigger.label(), "draining: [health] on_essential_failure = \"drain\"");
                 return trigger;

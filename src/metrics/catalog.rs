@@ -112,7 +112,8 @@ pub fn abandon(state: &State, dims: &Dimensions) -> Vec<Datum> {
 }
 
 /// After the launch hook's CONTINUE: the boot's length, its phases, the hook's latency, and the
-/// essential containers' failures so far (0 on a healthy boot: it gives the alarm data).
+/// essential containers' failures so far (0 on a healthy boot: it gives the alarm data; each
+/// later death is published by the health watch as `Moment::EssentialFailures`).
 pub fn in_service(state: &State, dims: &Dimensions, now: time::OffsetDateTime) -> Vec<Datum> {
     let mut out = vec![dims.datum(IN_SERVICE, 1.0, Unit::Count)];
     let launch = state.hook_done(Transition::Launch);
@@ -154,16 +155,10 @@ pub fn essential_failures(dims: &Dimensions, count: u64) -> Datum {
     dims.datum(ESSENTIAL_CONTAINER_FAILURES, count as f64, Unit::Count)
 }
 
-/// Essential system containers that are not running, from the state's container records.
-// TODO(issue 22 item 4): the health watch counts essential failures into the state (a field
-// such as `health.essential_failures`) and calls `publish_metrics(Moment::Health, ..)` when one
-// dies or recovers; once its field lands, read the count here instead of the container records.
+/// Essential system containers that died for good since the boot (the health watch's count,
+/// src/lifecycle/health.rs); 0 before the watch has started.
 pub fn essential_failure_count(state: &State) -> u64 {
-    state
-        .containers
-        .iter()
-        .filter(|c| c.essential && c.state != "running")
-        .count() as u64
+    state.health.as_ref().map_or(0, |h| h.essential_failures)
 }
 
 #[cfg(test)]
@@ -246,6 +241,12 @@ mod tests {
         assert_eq!(data[1].value, 90.0);
         assert_eq!(data[2].value, 2.5);
         assert_eq!(data[3].value, 0.0);
+        // The health watch's count, once it has one.
+        let mut h = crate::status::essential::EssentialHealth::new(true);
+        h.essential_failures = 3;
+        s.health = Some(h);
+        let data = in_service(&s, &dims(), datetime!(2026-11-30 10:05:00 UTC));
+        assert_eq!(data[3].value, 3.0);
     }
 
     #[test]

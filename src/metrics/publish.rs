@@ -17,9 +17,8 @@ pub enum Moment {
     InService,
     /// After a drain, before the terminate hook's completion.
     Drained,
-    /// When an essential system container's health changed (the health watch, issue 22 item 4):
-    /// the count of essential containers down now.
-    Health,
+    /// When essential system containers died for good (the health watch): how many, this time.
+    EssentialFailures(u64),
 }
 
 impl Moment {
@@ -28,7 +27,7 @@ impl Moment {
             Moment::Abandon => "abandon",
             Moment::InService => "in-service",
             Moment::Drained => "drained",
-            Moment::Health => "health",
+            Moment::EssentialFailures(_) => "essential-failures",
         }
     }
 
@@ -38,10 +37,7 @@ impl Moment {
             Moment::Abandon => catalog::abandon(state, dims),
             Moment::InService => catalog::in_service(state, dims, now),
             Moment::Drained => catalog::drain(state, dims, now),
-            Moment::Health => vec![catalog::essential_failures(
-                dims,
-                catalog::essential_failure_count(state),
-            )],
+            Moment::EssentialFailures(n) => vec![catalog::essential_failures(dims, n)],
         }
     }
 }
@@ -224,6 +220,17 @@ mod tests {
                 .await
                 .is_none()
         );
-        assert_eq!(sink.calls.lock().unwrap().len(), 1);
+        let r = p
+            .publish(Moment::EssentialFailures(2), &State::new(), &dims())
+            .await
+            .unwrap();
+        assert_eq!(r.moment, "essential-failures");
+        let calls = sink.calls.lock().unwrap().clone();
+        let last = &calls.last().unwrap().1;
+        assert_eq!(
+            (last[0].name, last[0].value),
+            (catalog::ESSENTIAL_CONTAINER_FAILURES, 2.0)
+        );
+        assert_eq!(sink.calls.lock().unwrap().len(), 2);
     }
 }
