@@ -83,6 +83,19 @@ def test_a_dead_essential_container_marks_the_node_not_ready_until_it_runs_again
     assert table.returncode == 1
     assert "ecs-boot.ready=false  essential failures 1" in table.stdout, table.stdout
     assert f"DEAD {container_name}: exited with code 137" in table.stdout, table.stdout
+    # The death is published too (EssentialContainerFailures, the module's alarm), after the
+    # launch's 0: one point each, the sum counts the deaths.
+    wait_state(ecs_boot, lambda s: (s.get("metrics") or {}).get("moment") == "essential-failures",
+               what="EssentialContainerFailures published")
+    import datetime as dt
+    now = dt.datetime.now(dt.timezone.utc)
+    stats = moto.client("cloudwatch").get_metric_statistics(
+        Namespace="ECSBoot", MetricName="EssentialContainerFailures",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": world.asg},
+                    {"Name": "ClusterName", "Value": world.cluster}],
+        StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(minutes=5),
+        Period=3600, Statistics=["Sum", "SampleCount"])["Datapoints"]
+    assert [(p["Sum"], p["SampleCount"]) for p in stats] == [(1.0, 2.0)], stats
 
     docker("start", container_name)
     wait_ready_values(moto, ["true", "false", "true"])
