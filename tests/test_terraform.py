@@ -543,9 +543,11 @@ IMPLIED_BY_OTHER_CALLS = {"kms:Decrypt": "SSE-KMS objects and SecureString param
 def rust_code(path: Path) -> str:
     """The file without its inline test module and without comments."""
     text = path.read_text()
-    cut = text.find("#[cfg(test)]")
-    if cut >= 0:
-        text = text[:cut]
+    # The inline `#[cfg(test)] mod tests { ... }` (always last); a `#[cfg(test)] mod fake;`
+    # declaration near the top names another file and must not cut this one short.
+    inline = re.search(r"#\[cfg\(test\)\]\s*(?:pub(?:\([\w:]+\))?\s+)?mod\s+\w+\s*\{", text)
+    if inline:
+        text = text[:inline.start()]
     return re.sub(r"//[^\n]*", "", text)
 
 
