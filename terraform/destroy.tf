@@ -26,7 +26,7 @@ resource "terraform_data" "drain_on_destroy" {
     # association outlives the drain too.
     cluster     = var.create_cluster ? module.cluster[0].cluster_name : var.cluster_name
     region      = local.region
-    timeout     = var.drain_deadline + 900 # the group's delete timeout
+    timeout     = local.delete_timeout_seconds
     script      = "${path.module}/scripts/drain-group.sh"
     environment = var.drain_on_destroy_environment
   }

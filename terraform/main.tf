@@ -37,8 +37,10 @@ locals {
 
   asg_tags = merge(var.tags, { "Name" = var.name }, local.ecs_managed_tag, local.placement_tags)
 
-  # The delete timeout covers every instance draining at once plus launch/termination latency.
-  delete_timeout = "${var.drain_deadline + 900}s"
+  # The delete timeout covers every instance draining at once plus launch/termination latency;
+  # the destroy-time drain (destroy.tf) waits as long.
+  delete_timeout_seconds = var.drain_deadline + 900
+  delete_timeout         = "${local.delete_timeout_seconds}s"
 }
 
 ################################################################################
