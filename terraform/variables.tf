@@ -208,7 +208,7 @@ variable "wait_for_capacity_timeout" {
 }
 
 variable "force_delete" {
-  description = "Delete the group without waiting for its instances. false (default): ForceDelete discards outstanding lifecycle actions, so nothing would drain; deleting scales the group to zero and waits (delete timeout = drain_deadline + 15 min)."
+  description = "Delete the group without waiting for its instances. false (default): ForceDelete discards outstanding lifecycle actions, so nothing would drain; deleting scales the group to zero and waits (delete timeout = drain_deadline + 15 min). true also turns drain_on_destroy off."
   type        = bool
   default     = false
 }

@@ -19,8 +19,8 @@ import yaml
 from moto.events.models import EventPattern
 
 from destroy_drain import DestroyOrder, StandInDrainer
-from harness.terraform import (TerraformRoot, inventory, managed_policies_loaded,
-                               managed_policy_document)
+from harness.terraform import (TerraformError, TerraformRoot, inventory,
+                               managed_policies_loaded, managed_policy_document)
 
 pytestmark = pytest.mark.e2e
 
@@ -375,6 +375,32 @@ def test_stopped_task_alerts_match_stop_codes(group, moto_server):
     assert refresh["detail"] == {"AutoScalingGroupName": [out["autoscaling_group_name"]]}
     targets = events.list_targets_by_rule(Rule="ecs-web-refresh-failed")["Targets"]
     assert [t["Arn"].rsplit(":", 1)[-1] for t in targets] == ["ecs-web-task-failures"]
+
+
+def test_zy_a_failed_drain_stops_the_destroy_before_what_the_instances_drain_with(group,
+                                                                                 moto_server):
+    """Fail closed: when the drain cannot scale the group in, terraform destroy stops, and the
+    group, its hooks, the role's policies, the capacity provider and the cluster all stay."""
+    root, out = group
+    moto_server.app.faults.add({
+        "service": "autoscaling", "action": "UpdateAutoScalingGroup", "source": "client",
+        "count": 1, "status": 400, "code": "ValidationError",
+        "message": "injected: the drain cannot scale the group in"})
+    try:
+        with pytest.raises(TerraformError) as failed:
+            root.destroy()
+    finally:
+        moto_server.app.faults.clear()
+    assert "injected: the drain cannot scale the group in" in str(failed.value)
+    left = inventory(moto_server)
+    assert left["autoscaling:groups"] == [out["autoscaling_group_name"]]
+    assert left["autoscaling:lifecycle_hooks"] == ["ecs-web-launch", "ecs-web-terminate"]
+    assert left["ecs:clusters"] == [out["cluster_name"]]
+    assert left["ecs:capacity_providers"] == [out["capacity_provider_name"]]
+    assert sorted(moto_server.client("iam").list_role_policies(
+        RoleName=out["iam_role_name"])["PolicyNames"]) == ["ecs-boot", "ecs-instance", "ssm-instance"]
+    # The drain stays in the state: the next destroy runs it again (test_zz).
+    assert DRAIN in {r["address"] for r in _state_resources(root.state())}
 
 
 def test_zz_group_destroy_drains_first_and_leaves_nothing_behind(group, moto_server):
