@@ -519,11 +519,13 @@ IMPLIED_BY_OTHER_CALLS = {"kms:Decrypt": "SSE-KMS objects and SecureString param
 
 
 def rust_code(path: Path) -> str:
-    """The file without its inline test module and without comments."""
+    """The file without its inline test module and without comments. Only an inline module
+    (`#[cfg(test)] mod tests { ... }`, at the end by convention) is cut: a test-only declaration
+    such as `#[cfg(test)] pub mod fake;` may come before the code that matters."""
     text = path.read_text()
-    cut = text.find("#[cfg(test)]")
-    if cut >= 0:
-        text = text[:cut]
+    inline = re.search(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", text)
+    if inline:
+        text = text[:inline.start()]
     return re.sub(r"//[^\n]*", "", text)
 
 
