@@ -37,8 +37,10 @@ locals {
 
   asg_tags = merge(var.tags, { "Name" = var.name }, local.ecs_managed_tag, local.placement_tags)
 
-  # The delete timeout covers every instance draining at once plus launch/termination latency.
-  delete_timeout = "${var.drain_deadline + 900}s"
+  # The delete timeout covers every instance draining at once plus launch/termination latency;
+  # the destroy-time drain (destroy.tf) waits as long.
+  delete_timeout_seconds = var.drain_deadline + 900
+  delete_timeout         = "${local.delete_timeout_seconds}s"
 }
 
 ################################################################################
@@ -219,6 +221,7 @@ resource "aws_autoscaling_group" "this" {
     aws_iam_role_policy.ecs_instance,
     aws_iam_role_policy.ssm_instance,
     aws_iam_role_policy.ecs_boot,
+    aws_iam_role_policy.host_logs, # the host's logs keep shipping while it drains
   ]
 
   lifecycle {

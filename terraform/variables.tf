@@ -208,9 +208,29 @@ variable "wait_for_capacity_timeout" {
 }
 
 variable "force_delete" {
-  description = "Delete the group without waiting for its instances. false (default): ForceDelete discards outstanding lifecycle actions, so nothing would drain; deleting scales the group to zero and waits (delete timeout = drain_deadline + 15 min)."
+  description = "Delete the group without waiting for its instances. false (default): ForceDelete discards outstanding lifecycle actions, so nothing would drain; deleting scales the group to zero and waits (delete timeout = drain_deadline + 15 min). true also turns drain_on_destroy off."
   type        = bool
   default     = false
+}
+
+variable "drain_on_destroy" {
+  description = "terraform destroy first scales the group to zero and waits until every instance has drained through the terminate hook, before the hooks, the instance permissions, the capacity provider and the cluster are deleted. Runs scripts/drain-group.sh on the machine running Terraform: it needs /bin/sh and the AWS CLI with credentials for this account in its environment (see README \"terraform destroy\"). false, or force_delete = true: instances terminate undrained on destroy."
+  type        = bool
+  default     = true
+}
+
+variable "drain_on_destroy_environment" {
+  description = "Extra environment for the destroy-time drain's AWS CLI, e.g. { AWS_PROFILE = \"prod-admin\" } when the provider assumes a role the CLI would not. Stored in the state: never credentials."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k in keys(var.drain_on_destroy_environment) :
+      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"], upper(k))
+    ])
+    error_message = "drain_on_destroy_environment takes variable names only, and no credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN): it is stored in the state. Name a profile instead."
+  }
 }
 
 variable "drain_deadline" {

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import lifecycle, refresh  # noqa: E402
 from harness.procs import http_json, wait_for  # noqa: E402
 from harness.terraform import TerraformRoot, inventory  # noqa: E402
+from destroy_drain import DestroyOrder  # noqa: E402
 from harness.tf_fleet import (  # noqa: E402
     AMI, AMI_PARAMETER, REGISTRY_BUCKET, REGISTRY_KEY, ROOT_HCL, Fleet, completions,
     docker_config_json, ecs_boot_binary, forget_terminated, launch_view, prepare_moto)
@@ -197,37 +198,25 @@ def test_4_agent_setting_change_refreshes_instances_through_the_hooks(stack):
     stack.timings["refresh"] = time.monotonic() - started
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "terraform/ must change (issue 17): the lifecycle hooks are separate resources that depend on "
-    "the group, so destroy deletes them first and the group's delete then terminates every "
-    "instance without a terminate hook: nothing drains. Observed: DeleteLifecycleHook x2, then "
-    "UpdateAutoScalingGroup(desired 0) and SetInstanceProtection(false). Remove this mark when "
-    "the module drains on destroy."))
 def test_5_destroy_drains_every_instance_while_its_permissions_exist(stack):
     started = time.monotonic()
     live = set(stack.live())
     assert len(live) == 2
-    iam = stack.client("iam")
-    policy_seen: dict[str, list[str]] = {}
+    container_instances = {i: c["containerInstanceArn"] for i, c in stack.ecs_instances().items()
+                           if i in live}
+    assert sorted(container_instances) == sorted(live)
 
     def watch():
         # AWS drops terminated instances from the group after a while; the harness keeps them
-        # until told. Also note, at each terminate completion, which inline policies the role had.
+        # until told, and both the drain and the group's delete wait for an empty group.
         while not stop.is_set():
             forget_terminated(stack.out["asg"])
-            for c in completions(stack.out["terminate_hook"]):
-                if c["instance"] in live and c["instance"] not in policy_seen:
-                    try:
-                        policy_seen[c["instance"]] = iam.list_role_policies(
-                            RoleName=stack.out["role_name"])["PolicyNames"]
-                    except Exception:  # noqa: BLE001 - the role is gone
-                        policy_seen[c["instance"]] = []
             time.sleep(0.2)
 
     stop = threading.Event()
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    stack.tf.timeout = 240  # every drain takes seconds here; a hang must fail, not wait 15 min
+    stack.tf.timeout = 240  # every drain takes seconds here; a hang must fail, not wait 30 min
     stack.moto.reset_calls()
     try:
         stack.tf.destroy({"agent_settings": SETTINGS_AFTER})
@@ -239,11 +228,19 @@ def test_5_destroy_drains_every_instance_while_its_permissions_exist(stack):
     finally:
         stop.set()
         watcher.join()
-    drained = [c for c in completions(stack.out["terminate_hook"]) if c["instance"] in live]
-    assert sorted(c["instance"] for c in drained) == sorted(live), \
-        f"instances ended without ecs-boot completing their terminate hook:\n{diag(stack)}"
-    assert all(c["result"] == "CONTINUE" for c in drained)
-    assert all("ecs-boot" in policy_seen.get(i, []) for i in live), policy_seen
+    order = DestroyOrder(stack.moto.calls(), stack.out)
+    # Every instance: DRAINING, then CONTINUE on the terminate hook ...
+    for iid, arn in container_instances.items():
+        drained, completed = order.draining(arn), order.terminate_completed(iid)
+        assert drained is not None, f"{iid} was never set DRAINING:\n{diag(stack)}"
+        assert completed is not None, \
+            f"{iid} ended without ecs-boot completing its terminate hook:\n{diag(stack)}"
+        assert order.scaled_to_zero() < drained < completed, order.summary()
+    # ... before what the drain needs is deleted (each of them was deleted: none is vacuous).
+    last = max(order.terminate_completed(i) for i in live)
+    for what, index in order.deletions().items():
+        assert index is not None, f"destroy never deleted {what}: {order.summary()}"
+        assert index > last, f"{what} deleted before every instance drained: {order.summary()}"
     assert inventory(stack.moto).keys() <= {"ssm:parameters", "s3:buckets"}, \
         inventory(stack.moto)
     stack.timings["destroy"] = time.monotonic() - started

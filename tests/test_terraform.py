@@ -344,6 +344,29 @@ def test_asg_hooks_are_separate_resources(mod):
     assert "ABANDON" in str(v["launch_hook"]["type"]) and "CONTINUE" in str(v["terminate_hook"]["type"])
 
 
+def test_destroy_drains_before_the_hooks_permissions_and_cluster_go(mod):
+    """terraform destroy deletes the hook resources before the group (they depend on it), so a
+    resource depending on the hooks drains the group first (terraform/destroy.tf)."""
+    drain = mod["resource"]["terraform_data"]["drain_on_destroy"]
+    assert mod["locals"]["drain_on_destroy"] == "${var.drain_on_destroy && !var.force_delete}"
+    assert drain["count"] == "${local.drain_on_destroy ? 1 : 0}"
+    assert mod["variable"]["drain_on_destroy"]["default"] is True
+    assert {"${aws_autoscaling_lifecycle_hook.launch}", "${aws_autoscaling_lifecycle_hook.terminate}",
+            "${aws_ecs_capacity_provider.this}"} <= set(drain["depends_on"])
+    assert drain["input"]["group"] == "${aws_autoscaling_group.this.name}"
+    # input updates in place; triggers_replace would replace it and so run the drain mid-apply.
+    assert "triggers_replace" not in drain
+    # One deadline: the group's delete timeout.
+    assert drain["input"]["timeout"] == "${local.delete_timeout_seconds}"
+    assert mod["locals"]["delete_timeout"] == "${local.delete_timeout_seconds}s"
+    (provisioner,) = drain["provisioner"]
+    local_exec = provisioner["local-exec"]
+    assert local_exec["when"] == "destroy" and "on_failure" not in local_exec, \
+        "a failed drain must stop the destroy (on_failure = fail, the default)"
+    assert drain["input"]["script"] == "${path.module}/scripts/drain-group.sh"
+    assert (TF / "scripts" / "drain-group.sh").is_file()
+
+
 def test_one_drainer_only(mod):
     assert mod["locals"]["terminate_hook_enabled"] == '${var.drainer == "ecs-boot"}'
     cp = one(mod["resource"]["aws_ecs_capacity_provider"]["this"]["auto_scaling_group_provider"])
@@ -541,11 +564,11 @@ IMPLIED_BY_OTHER_CALLS = {"kms:Decrypt": "SSE-KMS objects and SecureString param
 
 
 def rust_code(path: Path) -> str:
-    """The file without its inline test module and without comments."""
+    """The file without its inline test module and without comments. Only an inline module
+    (`#[cfg(test)] mod tests { ... }`, at the end by convention) is cut: a test-only declaration
+    such as `#[cfg(test)] pub mod fake;` may come before the code that matters."""
     text = path.read_text()
-    # The inline `#[cfg(test)] mod tests { ... }` (always last); a `#[cfg(test)] mod fake;`
-    # declaration near the top names another file and must not cut this one short.
-    inline = re.search(r"#\[cfg\(test\)\]\s*(?:pub(?:\([\w:]+\))?\s+)?mod\s+\w+\s*\{", text)
+    inline = re.search(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", text)
     if inline:
         text = text[:inline.start()]
     return re.sub(r"//[^\n]*", "", text)

@@ -18,8 +18,9 @@ import pytest
 import yaml
 from moto.events.models import EventPattern
 
-from harness.terraform import (TerraformRoot, inventory, managed_policies_loaded,
-                               managed_policy_document)
+from destroy_drain import DestroyOrder, StandInDrainer
+from harness.terraform import (TerraformError, TerraformRoot, inventory,
+                               managed_policies_loaded, managed_policy_document)
 
 pytestmark = pytest.mark.e2e
 
@@ -129,6 +130,7 @@ output "user_data_config" {
 """
 
 ASG = "module.group.aws_autoscaling_group.this"
+DRAIN = "module.group.terraform_data.drain_on_destroy[0]"
 
 
 def put_ami_parameters(moto):
@@ -272,6 +274,15 @@ def test_hooks_are_separate_and_drain_timing_follows_the_deadline(group, moto_se
     assert {"module.group.aws_iam_role_policy.ecs_boot", "module.group.aws_iam_role_policy.ecs_instance",
             "module.group.aws_iam_role_policy.ssm_instance"} <= deps, deps
     assert any(d.startswith("module.group.module.cluster") for d in deps), deps
+    # Destroyed before the hooks, the group and the capacity provider: it drains the group first.
+    drain = state[DRAIN]
+    assert set(drain.get("depends_on", [])) >= {
+        ASG, "module.group.aws_autoscaling_lifecycle_hook.launch",
+        "module.group.aws_autoscaling_lifecycle_hook.terminate",
+        "module.group.aws_ecs_capacity_provider.this",
+        "module.group.module.cluster.aws_ecs_cluster_capacity_providers.this"}, drain.get("depends_on")
+    assert drain["values"]["input"]["group"] == out["autoscaling_group_name"]
+    assert drain["values"]["input"]["timeout"] == 900 + 900
 
 
 def _state_resources(state: dict):
@@ -292,6 +303,10 @@ def test_hook_drainer_and_deadline_changes_never_replace_the_group(group):
     assert not [a for a in plan.replaced() if "aws_autoscaling_group" in a], plan.replaced()
     assert actions["module.group.aws_autoscaling_lifecycle_hook.terminate[0]"] == ["delete"]
     assert actions["module.group.aws_launch_template.this"] == ["update"]
+    # The destroy-time drain follows the deadline in place: replacing it would run the drain,
+    # emptying the group in the middle of an apply.
+    assert actions[DRAIN] == ["update"], actions
+    assert plan.change(DRAIN)["change"]["after"]["input"]["timeout"] == 1200 + 900
     after = plan.change(ASG)["change"]["after"]
     # Tags (placement) and the launch template (user data) both start an instance refresh.
     assert "tag" in after["instance_refresh"][0]["triggers"]
@@ -435,9 +450,52 @@ def test_metrics_and_host_logs_turned_off(group):
                    for s in _ecs_boot_policy(plan)["Statement"])
 
 
-def test_zz_group_destroy_leaves_nothing_behind(group, moto_server):
-    root, _ = group
-    root.destroy()
+def test_zy_a_failed_drain_stops_the_destroy_before_what_the_instances_drain_with(group,
+                                                                                 moto_server):
+    """Fail closed: when the drain cannot scale the group in, terraform destroy stops, and the
+    group, its hooks, the role's policies, the capacity provider and the cluster all stay."""
+    root, out = group
+    moto_server.app.faults.add({
+        "service": "autoscaling", "action": "UpdateAutoScalingGroup", "source": "client",
+        "count": 1, "status": 400, "code": "ValidationError",
+        "message": "injected: the drain cannot scale the group in"})
+    try:
+        with pytest.raises(TerraformError) as failed:
+            root.destroy()
+    finally:
+        moto_server.app.faults.clear()
+    assert "injected: the drain cannot scale the group in" in str(failed.value)
+    left = inventory(moto_server)
+    assert left["autoscaling:groups"] == [out["autoscaling_group_name"]]
+    assert left["autoscaling:lifecycle_hooks"] == ["ecs-web-launch", "ecs-web-terminate"]
+    assert left["ecs:clusters"] == [out["cluster_name"]]
+    assert left["ecs:capacity_providers"] == [out["capacity_provider_name"]]
+    assert sorted(moto_server.client("iam").list_role_policies(
+        RoleName=out["iam_role_name"])["PolicyNames"]) == ["ecs-boot", "ecs-instance", "host-logs",
+                                                    "ssm-instance"]
+    # The drain stays in the state: the next destroy runs it again (test_zz).
+    assert DRAIN in {r["address"] for r in _state_resources(root.state())}
+
+
+def test_zz_group_destroy_drains_first_and_leaves_nothing_behind(group, moto_server):
+    """The group's instance (min_size 1) goes through the terminate hook before the hook, the
+    role's policies, the capacity provider and the cluster are deleted; a stand-in completes the
+    hook as ecs-boot would (tests/test_fleet_e2e.py has ecs-boot itself drain)."""
+    root, out = group
+    asg = out["autoscaling_group_name"]
+    (instance,) = [i["InstanceId"] for i in moto_server.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[asg])["AutoScalingGroups"][0]["Instances"]]
+    moto_server.reset_calls()
+    with StandInDrainer(moto_server, asg) as drainer:
+        root.destroy()
+    assert drainer.completed == [instance]
+    order = DestroyOrder(moto_server.calls(), {
+        "asg": asg, "terminate_hook": "ecs-web-terminate", "role_name": out["iam_role_name"],
+        "cluster": out["cluster_name"]})
+    completed = order.terminate_completed(instance)
+    assert completed is not None and order.scaled_to_zero() < completed, order.summary()
+    for what, index in order.deletions().items():
+        assert index is not None and index > completed, (what, order.summary())
     assert inventory(moto_server) == {"ssm:parameters": sorted(AMI_PARAMETERS)}
 
 
