@@ -31,7 +31,7 @@ from harness import refresh, ssm_ext  # noqa: E402
 from harness.procs import base_env, wait_for  # noqa: E402
 from harness.terraform import TerraformRoot  # noqa: E402
 from harness.tf_fleet import (  # noqa: E402
-    REGISTRY_BUCKET, REGISTRY_KEY, Fleet, completions, docker_config_json, ecs_boot_binary,
+    NETWORK_HCL, REGISTRY_BUCKET, REGISTRY_KEY, Fleet, completions, docker_config_json, ecs_boot_binary,
     launch_view)
 
 pytestmark = pytest.mark.e2e
@@ -46,18 +46,7 @@ def parameter(env: str) -> str:
     return f"/ecs-boot/ami/{env}/x86_64"
 
 
-ROOT_HCL = """
-data "aws_vpc" "default" {
-  default = true
-}
-
-data "aws_subnets" "default" {
-  filter {
-    name   = "vpc-id"
-    values = [data.aws_vpc.default.id]
-  }
-}
-""" + "".join(f"""
+ROOT_HCL = NETWORK_HCL + "".join(f"""
 module "{env}" {{
   source = "../../"
 
@@ -247,9 +236,11 @@ def test_1_a_good_ami_goes_to_dev_then_after_approval_to_prod(stack, tmp_path):
     # The numbered version, made the default, published, and rolled out with checkpoints.
     [start] = refresh_starts(stack, "dev")
     version = str(report["launch_template"]["version"])
-    assert start["DesiredConfiguration"]["LaunchTemplate"]["Version"] == version != "1"
-    assert start["Preferences"]["CheckpointPercentages"] == [50, 100]
-    assert start["Preferences"]["AutoRollback"] is True
+    # (query protocol: the call log holds the flattened parameters)
+    assert start["DesiredConfiguration.LaunchTemplate.Version"] == version != "1"
+    assert [v for k, v in sorted(start.items())
+            if k.startswith("Preferences.CheckpointPercentages.")] == ["50", "100"]
+    assert start["Preferences.AutoRollback"] == "true"
     [made] = stack.moto.calls(service="ec2", action="CreateLaunchTemplateVersion")
     assert made["params"]["SourceVersion"] == "1"
     assert stack.param("dev") == GOOD

@@ -35,9 +35,8 @@ REGISTRY_KEY = "registry/config.json"
 AMI_PARAMETER = "/ecs-boot/ami/x86_64"  # the module's default (architecture x86_64)
 AMI = "ami-12c6146b"  # one of moto's built-in AMIs
 
-# The root a user would write: the module with the default VPC, credentials in S3, the AMI from
-# the SSM parameter the Packer build publishes. Scaling is left to "managed scaling" (the test).
-ROOT_HCL = """
+# moto's default VPC and its subnets, where the test roots put their groups.
+NETWORK_HCL = """
 data "aws_vpc" "default" {
   default = true
 }
@@ -48,7 +47,11 @@ data "aws_subnets" "default" {
     values = [data.aws_vpc.default.id]
   }
 }
+"""
 
+# The root a user would write: the module with the default VPC, credentials in S3, the AMI from
+# the SSM parameter the Packer build publishes. Scaling is left to "managed scaling" (the test).
+ROOT_HCL = NETWORK_HCL + """
 variable "agent_settings" {
   type = map(string)
 }
