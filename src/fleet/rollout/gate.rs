@@ -4,7 +4,8 @@
 //!
 //! A replacement passes when it is InService in the group, its status document says `healthy`
 //! and `in_service`, its launch hook was completed with CONTINUE, no essential system container
-//! is anything but running, and no boot phase (nor the whole boot) took longer than the limits.
+//! is anything but running nor died since the boot (`state.health`), and no boot phase (nor the
+//! whole boot) took longer than the limits.
 //! Anything else fails the gate, including no answer: a gate never passes on missing evidence.
 
 use crate::fleet::render::{Health, Row};
@@ -177,6 +178,31 @@ fn read_state(state: &Value, limits: Limits, e: &mut Evidence) {
             e.failed_containers.push(name);
         }
     }
+    // After launch, ecs-boot watches the essential containers (state.health, status/essential.rs).
+    let health = state.get("health");
+    for f in health
+        .and_then(|h| h.get("failing"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = text(f, "name").unwrap_or_default();
+        if !e.failed_containers.contains(&name) {
+            let cause = text(f, "cause").unwrap_or_default();
+            e.problems
+                .push(format!("essential system container {name} died: {cause}"));
+            e.failed_containers.push(name);
+        }
+    }
+    let deaths = health
+        .and_then(|h| h.get("essential_failures"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if deaths > 0 && e.failed_containers.is_empty() {
+        e.problems.push(format!(
+            "essential system containers died {deaths} time(s) since the boot"
+        ));
+    }
     let mut total = 0u64;
     for p in list("phases") {
         let name = text(&p, "name").unwrap_or_default();
@@ -309,6 +335,39 @@ mod tests {
         assert!(!v.passed);
         assert_eq!(v.instances[0].failed_containers, ["log-router"]);
         assert_eq!(v.reasons.len(), 1, "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn an_essential_container_dead_after_launch_fails() {
+        let mut state = booted("CONTINUE", 10, json!([]));
+        state["health"] = json!({"ready": false, "essential_failures": 1,
+            "failing": [{"name": "logs", "cause": "exited with code 1"}]});
+        let v = judge(
+            1,
+            &[member("i-1", Some("InService"))],
+            &[row("i-1", Health::Failed, state.clone())],
+            LIMITS,
+        );
+        assert!(!v.passed);
+        assert_eq!(v.instances[0].failed_containers, ["logs"]);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("logs died: exited with code 1")),
+            "{v:?}"
+        );
+        // A death since recovered still counts: the AMI's container is not reliable.
+        state["health"] = json!({"ready": true, "essential_failures": 2, "failing": []});
+        let v = judge(
+            1,
+            &[member("i-1", Some("InService"))],
+            &[row("i-1", Health::Healthy, state)],
+            LIMITS,
+        );
+        assert_eq!(
+            v.reasons,
+            ["i-1: essential system containers died 2 time(s) since the boot"]
+        );
     }
 
     #[test]
