@@ -1,4 +1,4 @@
-//! `ecs-boot-fleet`, the operator's tool for many instances at once (fleet status over SSM). It is
+//! `ecs-boot-fleet`, the operator's tool for many instances at once (fleet status over SSM, AMI rollouts). It is
 //! a separate binary so the agent every instance runs carries none of it; see src/fleet/.
 
 use clap::{Parser, Subcommand};
@@ -15,6 +15,10 @@ struct Cli {
 enum Command {
     /// Collect `ecs-boot status --json` from many instances over SSM Run Command
     Status(fleet::FleetArgs),
+    /// Roll a new AMI out to a group: numbered launch template version, instance refresh with
+    /// checkpoints, each gated on the new instances' boot health; rolls back on a failed gate
+    #[cfg(feature = "rollout")]
+    Rollout(fleet::rollout::RolloutArgs),
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
 }
@@ -34,6 +38,8 @@ fn main() {
     };
     let code = match cli.command {
         Command::Status(args) => runtime.block_on(fleet::run(args)),
+        #[cfg(feature = "rollout")]
+        Command::Rollout(args) => runtime.block_on(fleet::rollout::run(args)),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ecs-boot-fleet", &mut std::io::stdout());

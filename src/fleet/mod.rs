@@ -9,6 +9,8 @@ mod collect;
 mod output;
 mod progress;
 mod render;
+#[cfg(feature = "rollout")]
+pub mod rollout;
 mod targets;
 
 use crate::sources::aws::Aws;

@@ -127,6 +127,12 @@ impl Aws {
         aws_sdk_ecs::Client::new(&self.sdk)
     }
 
+    /// Only the operator's `ecs-boot-fleet rollout` calls EC2 (src/fleet/rollout).
+    #[cfg(feature = "rollout")]
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk)
+    }
+
     pub fn ecr(&self) -> aws_sdk_ecr::Client {
         aws_sdk_ecr::Client::new(&self.sdk)
     }

@@ -22,6 +22,7 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
+from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ecs.models import Container, Service, Task
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -180,6 +181,8 @@ def install() -> None:
     # moto advances a task one step (RUNNING -> DEACTIVATING -> ... STOPPED) on every
     # DescribeTasks. Real tasks stop only when asked: StopTask, or the fake agent's drain.
     LaunchTemplateVersion.user_data = property(_template_user_data)
+    LaunchTemplates.create_launch_template_version = _wrap_create_template_version(
+        LaunchTemplates.create_launch_template_version)
     Task.advance = lambda self: None
     Container.__init__ = _wrap_container_init(Container.__init__)
     Service.__init__ = _wrap_service_init(Service.__init__)
@@ -189,6 +192,32 @@ def install() -> None:
     iam_ext.install()  # resource ARNs for IAM enforcement (ASG, ECS, SSM)
     ssm_ext.install()  # SSM Run Command that runs against simulated instances
     _installed = True
+
+
+def _wrap_create_template_version(original):
+    """CreateLaunchTemplateVersion with SourceVersion: AWS starts from the source version's data
+    and overrides what the request names (moto 5.2.1 ignores SourceVersion and keeps only the
+    request's data, so a new AMI version would lose the user data and everything else)."""
+    import copy
+
+    def create_launch_template_version(self):
+        source = self._get_param("SourceVersion")
+        if not source:
+            return original(self)
+        name, tid = self._get_param("LaunchTemplateName"), self._get_param("LaunchTemplateId")
+        template = (self.ec2_backend.get_launch_template(tid) if tid
+                    else self.ec2_backend.get_launch_template_by_name(name))
+        base = copy.deepcopy(template.get_version(source).data)
+        plain_get = self._get_param
+
+        def get_param(key, default=None):
+            value = plain_get(key, default)
+            return {**base, **(value or {})} if key == "LaunchTemplateData" else value
+
+        self._get_param = get_param
+        return original(self)
+
+    return create_launch_template_version
 
 
 def _template_user_data(self):

@@ -35,9 +35,8 @@ REGISTRY_KEY = "registry/config.json"
 AMI_PARAMETER = "/ecs-boot/ami/x86_64"  # the module's default (architecture x86_64)
 AMI = "ami-12c6146b"  # one of moto's built-in AMIs
 
-# The root a user would write: the module with the default VPC, credentials in S3, the AMI from
-# the SSM parameter the Packer build publishes. Scaling is left to "managed scaling" (the test).
-ROOT_HCL = """
+# moto's default VPC and its subnets, where the test roots put their groups.
+NETWORK_HCL = """
 data "aws_vpc" "default" {
   default = true
 }
@@ -48,7 +47,11 @@ data "aws_subnets" "default" {
     values = [data.aws_vpc.default.id]
   }
 }
+"""
 
+# The root a user would write: the module with the default VPC, credentials in S3, the AMI from
+# the SSM parameter the Packer build publishes. Scaling is left to "managed scaling" (the test).
+ROOT_HCL = NETWORK_HCL + """
 variable "agent_settings" {
   type = map(string)
 }
@@ -102,6 +105,24 @@ wait = "5s"
 [drain]
 poll_interval = "200ms"
 """
+
+
+def baked_config(port: int, overrides: dict | None = None) -> str:
+    """BAKED for an agent on `port`, with "section.key" = TOML value overrides."""
+    lines, section = [], None
+    wanted = dict(overrides or {})
+    for line in BAKED.format(port=port).splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif "=" in line:
+            key = f"{section}.{line.split('=', 1)[0].strip()}"
+            if key in wanted:
+                line = f"{key.split('.', 1)[1]} = {wanted.pop(key)}"
+        lines.append(line)
+    for key, value in wanted.items():
+        sec, name = key.split(".", 1)
+        lines += [f"[{sec}]", f"{name} = {value}"]
+    return "\n".join(lines) + "\n"
 
 
 def ecs_boot_binary() -> Path:
@@ -173,6 +194,11 @@ class ProcessInstance:
     imds: FakeImds | None = None
     agent: FakeAgent | None = None
     proc: object = None
+    # What the AMI does differently (a test's bad image): extra fake-agent arguments (e.g.
+    # --never-register) and baked config settings, keyed "section.key" (e.g.
+    # {"ecs_agent.registration_timeout": '"3s"'}).
+    agent_args: list = field(default_factory=list)
+    baked_overrides: dict = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -200,7 +226,7 @@ class ProcessInstance:
         port = free_port()
         baked = self.root / "etc/ecs-boot/config.toml"
         baked.parent.mkdir(parents=True, exist_ok=True)
-        baked.write_text(BAKED.format(port=port))
+        baked.write_text(baked_config(port, self.baked_overrides))
         for path, content in v.config_d.items():  # cloud-init write_files, under --root
             target = self.root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +243,8 @@ class ProcessInstance:
         if self.proc.poll() is not None:
             raise AssertionError(f"ecs-boot exited {self.proc.returncode}:\n{self.log()}")
         self.agent = FakeAgent(self.env(), ["--config", str(self.ecs_config), "--stop-delay",
-                                            "0.5"], self.workdir / "agent.log", port)
+                                            "0.5", *self.agent_args],
+                               self.workdir / "agent.log", port)
         return self
 
     def log(self) -> str:
@@ -243,10 +270,12 @@ class Fleet:
     """Boots a ProcessInstance for every instance the group launches (as EC2 would start it)."""
 
     def __init__(self, client, moto_url: str, asg: str, workdir: Path, binary: Path,
-                 credentials: dict | None = None):
+                 credentials: dict | None = None, quirks=None):
         self.client, self.moto_url, self.asg = client, moto_url, asg
         self.workdir, self.binary = workdir, binary
         self.credentials = credentials or {}
+        # LaunchView -> {"agent_args": [...], "baked_overrides": {...}}: how an image behaves.
+        self.quirks = quirks or (lambda view: {})
         self.instances: dict[str, ProcessInstance] = {}
 
     def group_states(self) -> dict[str, str]:
@@ -261,7 +290,7 @@ class Fleet:
                 continue
             view = launch_view(self.client, iid)
             inst = ProcessInstance(view, self.workdir / iid, self.binary, self.moto_url,
-                                   self.client, self.credentials)
+                                   self.client, self.credentials, **self.quirks(view))
             self.instances[iid] = inst.boot()
             started.append(iid)
         return started
