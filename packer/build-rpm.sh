@@ -89,9 +89,12 @@ if [ "$profile" = release ]; then
 else
   profile_args=(--profile "$profile")
 fi
-log "cargo zigbuild ${profile_args[*]} --locked --target $target.$glibc"
+# Only the agent, and without the operator's features (the EC2 SDK for `ecs-boot-fleet rollout`):
+# the RPM ships /usr/bin/ecs-boot alone, and the EC2 SDK is the largest crate in the tree to compile.
+build_args=(--bin ecs-boot --no-default-features --locked --target "$target.$glibc")
+log "cargo zigbuild ${profile_args[*]} ${build_args[*]}"
 start=$(date +%s)
-cargo zigbuild "${profile_args[@]}" --locked --target "$target.$glibc" >&2
+cargo zigbuild "${profile_args[@]}" "${build_args[@]}" >&2
 log "binary built in $(($(date +%s) - start)) s: $target_dir/$target/$profile/ecs-boot"
 
 # generate-rpm names its output <name>-<version>-<release>.<arch>.rpm under target/<triple>/.

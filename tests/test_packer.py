@@ -741,7 +741,8 @@ def test_arm64_rpm_builds_natively_on_an_arm64_host_without_edits(rpm_path: Path
 
     version = _cargo_version()
     assert (tmp_path / "zigbuild.log").read_text().split() == [
-        "zigbuild", "--release", "--locked", "--target", "aarch64-unknown-linux-gnu.2.26"]
+        "zigbuild", "--release", "--bin", "ecs-boot", "--no-default-features", "--locked",
+        "--target", "aarch64-unknown-linux-gnu.2.26"]
     # The file name packer/ecs-boot.pkr.hcl looks for when architecture = "arm64" (checked above).
     rpm = target_dir / "aarch64-unknown-linux-gnu" / "generate-rpm" / f"ecs-boot-{version}-1.aarch64.rpm"
     assert Path(run.stdout.strip().splitlines()[-1]) == rpm
