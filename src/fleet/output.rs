@@ -125,6 +125,15 @@ pub fn reach_of(ssm: Invocation) -> Reach {
     }
 }
 
+/// Whether what ListCommandInvocations showed of a terminal invocation is all there is to know:
+/// a whole status document, or a command that never ran. Anything else (output cut at the list's
+/// 2,500 characters, an error whose stderr explains it) is read again with GetCommandInvocation.
+pub fn settled_by_list(listed: &Invocation) -> bool {
+    never_ran(&listed.status_details)
+        || listed.status == "Cancelled"
+        || matches!(parse_report(&listed.stdout), Parsed::Report(_))
+}
+
 /// The S3 key of an invocation's stdout from its `StandardOutputUrl`, path- or virtual-hosted
 /// style (`https://s3.REGION.amazonaws.com/BUCKET/KEY`, `https://BUCKET.s3.../KEY`).
 pub fn s3_key(url: &str, bucket: &str) -> Option<String> {
