@@ -19,6 +19,7 @@ Memory: peak RSS of `ecs-boot-fleet` (`/usr/bin/time -f %M`), printed per run.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -70,6 +71,24 @@ def parse_throttles(specs: list[str]) -> dict[str, tuple[float, float]]:
         rate, _, burst = value.partition("/")
         rates[api] = (float(rate), float(burst or max(1.0, float(rate))))
     return rates
+
+
+def emulator_span(server, finished_at: float) -> str:
+    """Where the wall time went: from the first SendCommand (at moto) to the last invocation's end
+    is the emulated instances running `ecs-boot status` on this one machine (a real fleet runs them
+    in parallel, one per instance); from then to the collector's exit is the collector's tail."""
+    from moto.ssm.models import ssm_backends  # noqa: PLC0415 (moto's state, this process)
+
+    sends = [c["time"] for c in server.calls(service="ssm", action="SendCommand")
+             if c["accepted"]]
+    ends = [datetime.datetime.fromisoformat(inv["ExecutionEndDateTime"]).timestamp()
+            for backend in ssm_backends.values() for regional in [backend.get("us-east-1")]
+            if regional for cmd in regional._commands for inv in cmd.invocations
+            if inv.get("ExecutionEndDateTime")]
+    if not sends or not ends:
+        return "emulator span unknown"
+    return (f"emulated instances ran from the first SendCommand for {max(ends) - min(sends):.1f} s; "
+            f"collector tail after the last one ended {finished_at - max(ends):.1f} s")
 
 
 def peak_rss_kib(path: Path) -> int:
@@ -130,6 +149,7 @@ def main() -> int:
                      "--json", "--timeout", args.timeout],
                     env=env, capture_output=True, text=True, timeout=600)
                 walls.append(time.monotonic() - started)
+                span = emulator_span(server, time.time())
                 peaks.append(peak_rss_kib(rss_file) / 1024)
                 doc = json.loads(proc.stdout)
                 calls = server.calls(service="ssm", source="client")
@@ -145,7 +165,7 @@ def main() -> int:
                       + ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v)
                       + "  ssm calls (throttled) "
                       + ", ".join(f"{a} {n} ({t})" for a, (n, t) in sorted(by_action.items()))
-                      + (f"  collector: {pace}" if pace else ""))
+                      + (f"  collector: {pace}" if pace else "") + f"  {span}")
     finally:
         server.stop()
     wall = statistics.median(walls)
