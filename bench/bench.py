@@ -48,7 +48,7 @@ from harness import imds as harness_imds  # noqa: E402
 from harness.imds import FakeImds  # noqa: E402
 from harness.moto_ext import MotoServer  # noqa: E402
 from harness.procs import FakeAgent, base_env, free_port, http_json, wait_for  # noqa: E402
-from harness.world import build_world, follow_lifecycle  # noqa: E402
+from harness.world import build_world, follow_lifecycle, trust_dropin  # noqa: E402
 
 MIB = 1024 * 1024
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
@@ -199,6 +199,15 @@ def bench_config(intro_port: int, poll: str = "1s", extra: str = "") -> str:
             f'registration_timeout = "60s"\n[drain]\npoll_interval = "{poll}"\n{extra}')
 
 
+def write_config(cfg: Path, text: str, world) -> None:
+    """The config file, and beside it the trusted channel (config.d, as user data writes it)
+    opening the world's credential locations to its tags: without it ecs-boot fails closed."""
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(text)
+    (cfg.parent / "config.d").mkdir(exist_ok=True)
+    (cfg.parent / "config.d/05-trust.toml").write_text(trust_dropin([world]))
+
+
 def read_state(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -273,7 +282,7 @@ class Bench:
                 work = base / f"cfg-{label}-{i}"
                 env = self.env(imds, work / "home")
                 cfg = work / "config.toml"
-                cfg.write_text(bench_config(free_port(), extra=self.docker["config"]))
+                write_config(cfg, bench_config(free_port(), extra=self.docker["config"]), world)
                 root = work / "root"
                 notify = Notify(work / "notify.sock")
                 try:
@@ -352,7 +361,7 @@ class Bench:
         env = self.env(imds, work / "home")
         port = free_port()
         cfg = work / "config.toml"
-        cfg.write_text(bench_config(port, extra=self.docker["config"]))
+        write_config(cfg, bench_config(port, extra=self.docker["config"]), world)
         root = work / "root"
         state_file = root / "var/lib/ecs-boot/state.json"
         imds.reset_log()
@@ -491,8 +500,8 @@ class Bench:
         port = free_port()
         cfg = work / "config.toml"
         # The shipped defaults (drain poll 5 s): an instance in service, as it spends its life.
-        cfg.write_text(f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{port}"\n'
-                       + self.docker["config"])
+        write_config(cfg, f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{port}"\n'
+                     + self.docker["config"], world)
         root = work / "root"
         agent = proc = None
         try:
@@ -584,6 +593,34 @@ class Bench:
         return {"measured": True, "instances": int(m.group(1)), "wall_s": float(m.group(2)),
                 "script_total_s": total, "detail": runs, "rates": rates,
                 "peak_rss_mib": float(peak.group(1)) if peak else None}
+
+
+def run_storm(binary: Path, instances: int) -> dict:
+    """bench/storm.py: `instances` terminating at once under account-level throttles."""
+    try:
+        out = subprocess.run([sys.executable, str(REPO / "bench/storm.py"), "--instances",
+                              str(instances), "--binary", str(binary)],
+                             capture_output=True, text=True, timeout=2400)
+    except subprocess.TimeoutExpired:
+        return {"summary": "not measured", "detail": "bench/storm.py ran over 2400 s",
+                "verdict": "**not measured**"}
+    lines = [line for line in out.stdout.splitlines() if line.startswith(("storm", "emulated"))]
+    p99 = re.search(r"p99 (\d+) ms", out.stdout)
+    calls = re.search(r"AWS calls per termination ([\d.]+)", out.stdout)
+    met = "storm result: met" in out.stdout
+    if not lines:
+        return {"summary": "not measured", "detail": (out.stderr or out.stdout)[-400:],
+                "verdict": "**not measured**"}
+    wanted = TARGETS["storm_instances"]
+    if not met:
+        verdict = "**not met**" + (f" (ran {instances} of {wanted})" if instances < wanted else "")
+    elif instances < wanted:
+        verdict = f"**not met**: ran {instances} of {wanted}; those met every check"
+    else:
+        verdict = "met"
+    return {"instances": instances, "detail": "; ".join(lines), "verdict": verdict,
+            "summary": (f"{instances} instances: p99 {p99.group(1) if p99 else '?'} ms, "
+                        f"{calls.group(1) if calls else '?'} calls per termination")}
 
 
 def _agent_log_time(text: str, needle: str) -> float | None:
@@ -809,7 +846,10 @@ def main() -> int:
                     help="simulated instances for the fleet-status row (5,000)")
     ap.add_argument("--imds-as-is", action="store_true",
                     help="keep Nagle on in the fake IMDS (adds ~40 ms per reused connection)")
-    ap.add_argument("--only", default="config,boots,idle,binary,fleet",
+    ap.add_argument("--storm-instances", type=int, default=50,
+                    help="instances in the scale-in storm row (issue 23 asks 200; each costs "
+                         "~40 MiB with its fake agent)")
+    ap.add_argument("--only", default="config,boots,idle,binary,fleet,storm",
                     help="comma-separated rows to run")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--out", default=str(RESULTS), help="where latest.{json,md} go")
@@ -871,6 +911,9 @@ def main() -> int:
             report["binary"] = bench.binary_size()
         if "fleet" in only:
             report["fleet"] = bench.fleet()
+        if "storm" in only:
+            bench.log(f"storm: {args.storm_instances} instances terminating at once")
+            report["storm"] = run_storm(bench.binary, args.storm_instances)
     finally:
         bench.close()
     report["machine"]["loadavg_end"] = os.getloadavg()
