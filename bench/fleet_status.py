@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from harness import fleet_sim  # noqa: E402
 from harness.moto_ext import MotoServer  # noqa: E402
+from harness.throttle import parse_rates  # noqa: E402
 from harness.world import AMI  # noqa: E402
 
 TARGET_SECONDS = 60.0
@@ -60,17 +61,7 @@ def plan_for(ids: list[str]) -> dict:
 
 
 def parse_throttles(specs: list[str]) -> dict[str, tuple[float, float]]:
-    """`API=RATE[/BURST]` each; `none` alone: no throttling; nothing given: DEFAULT_THROTTLES."""
-    if not specs:
-        return dict(DEFAULT_THROTTLES)
-    if specs == ["none"]:
-        return {}
-    rates = dict(DEFAULT_THROTTLES)
-    for spec in specs:
-        api, _, value = spec.partition("=")
-        rate, _, burst = value.partition("/")
-        rates[api] = (float(rate), float(burst or max(1.0, float(rate))))
-    return rates
+    return parse_rates(specs, DEFAULT_THROTTLES)
 
 
 def emulator_span(server, finished_at: float) -> str:

@@ -20,8 +20,6 @@ what issue 23 asks, the default is what this 2-core machine runs beside other wo
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import signal
 import subprocess
@@ -35,6 +33,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from harness.imds import FakeImds  # noqa: E402
 from harness.moto_ext import MotoServer  # noqa: E402
+from harness.throttle import parse_rates  # noqa: E402
+
+from bench import pct, read_state  # noqa: E402 (bench/bench.py, beside this file)
 from harness.procs import FakeAgent, base_env, free_port, wait_for  # noqa: E402
 from harness.world import build_world, follow_lifecycle, trust_dropin  # noqa: E402
 
@@ -45,27 +46,8 @@ TARGET_CALLS = 3
 DEFAULT_THROTTLES = {"autoscaling": (5.0, 10.0), "ecs": (10.0, 20.0)}
 
 
-def pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
-
-
 def parse_throttles(specs: list[str]) -> dict[str, tuple[float, float]]:
-    if specs == ["none"]:
-        return {}
-    rates = dict(DEFAULT_THROTTLES)
-    for spec in specs:
-        service, _, value = spec.partition("=")
-        rate, _, burst = value.partition("/")
-        rates[service] = (float(rate), float(burst or max(1.0, float(rate))))
-    return rates
-
-
-def read_state(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return parse_rates(specs, DEFAULT_THROTTLES)
 
 
 class Instance:

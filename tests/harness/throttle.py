@@ -98,3 +98,17 @@ class Throttles:
 
 def _public(rule: dict) -> dict:
     return {k: v for k, v in rule.items() if k != "bucket"}
+
+
+def parse_rates(specs: list[str], defaults: dict[str, tuple[float, float]]
+                ) -> dict[str, tuple[float, float]]:
+    """Command-line rates, `KEY=RATE[/BURST]` each (KEY: an API or a service), over `defaults`;
+    `none` alone: no throttling. Burst defaults to max(1, rate)."""
+    if specs == ["none"]:
+        return {}
+    rates = dict(defaults)
+    for spec in specs:
+        key, _, value = spec.partition("=")
+        rate, _, burst = value.partition("/")
+        rates[key] = (float(rate), float(burst or max(1.0, float(rate))))
+    return rates
