@@ -874,7 +874,11 @@ def main() -> int:
         "schema": 1,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "bench/run" + (" --quick" if args.quick else "")
-                   + (f" --runs {args.runs}" if args.runs else ""),
+                   + (f" --runs {args.runs}" if args.runs else "")
+                   + (f" --storm-instances {args.storm_instances}"
+                      if args.storm_instances != 50 else "")
+                   + (f" --fleet-instances {args.fleet_instances}"
+                      if args.fleet_instances != TARGETS["fleet_instances"] else ""),
         "quick": args.quick, "machine": machine(), "version": version,
         "binary": {}, "moto": moto.__version__, "awscli": awscli, "targets": TARGETS,
     }
