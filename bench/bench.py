@@ -848,7 +848,7 @@ def main() -> int:
                     help="keep Nagle on in the fake IMDS (adds ~40 ms per reused connection)")
     ap.add_argument("--storm-instances", type=int, default=50,
                     help="instances in the scale-in storm row (issue 23 asks 200; each costs "
-                         "~40 MiB with its fake agent)")
+                         "~60 MiB with its fake agent)")
     ap.add_argument("--only", default="config,boots,idle,binary,fleet,storm",
                     help="comma-separated rows to run")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")

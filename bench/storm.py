@@ -10,8 +10,8 @@ AWS calls per termination (accepted calls by ecs-boot, heartbeats and throttled 
 and the p99 of "last task gone → terminate CONTINUE" (the fake agent's last StopTask at moto to the
 completion at moto).
 
-Each instance costs ~10 MiB (ecs-boot) + ~30 MiB (the fake agent, a Python process); N = 200 is
-what issue 23 asks, the default is what this 2-core machine runs beside other work.
+Each instance costs ~12 MiB (ecs-boot) + ~48 MiB (the fake agent, a Python process with boto3);
+N = 200 is what issue 23 asks, the default is what this 2-core machine runs beside other work.
 
     python3 bench/storm.py [--instances 20] [--binary target/release/ecs-boot]
         [--throttle autoscaling=RATE[/BURST]] [--throttle ecs=RATE[/BURST]]
