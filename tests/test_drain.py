@@ -96,6 +96,35 @@ def test_spot_notice_drains_and_completes_only_the_real_termination(moto, world,
     assert stop(proc) == 0
 
 
+LIFECYCLE_PATH = "/latest/meta-data/autoscaling/target-lifecycle-state"
+SPOT_PATH = "/latest/meta-data/spot/instance-action"
+
+
+@pytest.mark.parametrize("life_cycle", ["on-demand", "spot"])
+def test_in_service_the_watch_reads_the_spot_notice_only_where_one_can_come(
+        moto, world, imds, ecs_boot, fake_agent, life_cycle):
+    """Idle cost (issue 23): target-lifecycle-state is read every third spot poll (the terminate
+    hook waits for us); the spot notice every poll, and only on a spot instance."""
+    imds.life_cycle = life_cycle
+    proc, agent = in_service(moto, world, ecs_boot, fake_agent)
+    imds.reset_log()
+
+    def reads(path):
+        return sum(1 for r in list(imds.requests) if r["path"] == path)
+
+    wait_for(lambda: reads(LIFECYCLE_PATH) >= 3, timeout=30, what="three lifecycle-state reads")
+    lifecycle, spot = reads(LIFECYCLE_PATH), reads(SPOT_PATH)
+    if life_cycle == "on-demand":
+        assert spot == 0, "read the spot notice of an on-demand instance"
+    else:
+        assert spot >= 3 * (lifecycle - 1), (lifecycle, spot)
+    # Reading less never means missing the termination.
+    scale_in(moto, world)
+    wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
+    assert [c["result"] for c in terminate_completions(moto, world)] == ["CONTINUE"]
+    assert stop(proc) == 0
+
+
 def test_operator_drain_keeps_watching_and_a_later_termination_completes_at_once(
         moto, world, ecs_boot, fake_agent):
     """`ecs-boot drain` without a termination: the instance stays drained (not "terminated"),

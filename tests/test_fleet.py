@@ -290,3 +290,39 @@ def test_harness_ssm_runs_commands_and_refuses_unmanaged_instances(moto, fleet, 
     info = ssm.describe_instance_information()["InstanceInformationList"]
     assert [(i["InstanceId"], i["PingStatus"]) for i in info] == [("i-00000000000000a1",
                                                                    "Online")]
+
+
+def test_a_throttled_fleet_still_answers_every_instance_and_reads_outputs_from_the_list(
+        moto, fleet):
+    """SSM at the harness's account-level rates (ThrottlingException beyond a token bucket): the
+    collector slows down and retries until every instance has answered; a batch's list of
+    invocations carries each whole status document, so no GetCommandInvocation is needed."""
+    ids = make_asg(moto, "throttled-asg", 150)
+    fleet({iid: {"kind": "failed" if n % 10 == 0 else "healthy"} for n, iid in enumerate(ids)})
+    moto.reset_calls()
+    # Rates far below the collector's starting pace: it must find them. Three batches of 50.
+    moto.throttle("ssm", rate=0.4, burst=1, action="SendCommand", source="client")
+    moto.throttle("ssm", rate=1, burst=1, action="ListCommandInvocations", source="client")
+    moto.throttle("ssm", rate=1, burst=1, action="GetCommandInvocation", source="client")
+    result = fleet.run("--asg", "throttled-asg", "--json", "--timeout", "90s", timeout=120)
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["counts"]["healthy"] == 135 and doc["counts"]["failed"] == 15, doc["counts"]
+
+    calls = moto.calls(service="ssm", source="client")
+    refused = [c for c in calls if c.get("fault") == "throttled"]
+    assert refused, "the throttle never bit: the test proves nothing"
+    assert all(c["error"]["code"] == "ThrottlingException" for c in refused)
+    sends = [c for c in calls if c["action"] == "SendCommand" and c["accepted"]]
+    assert sorted(i for c in sends for i in c["params"]["InstanceIds"]) == sorted(ids)
+    lists = [c for c in calls if c["action"] == "ListCommandInvocations"]
+    assert lists and all(c["params"].get("Details") is True for c in lists)
+    assert not [c for c in calls if c["action"] == "GetCommandInvocation"]
+    assert "SSM calls: " in result.stderr and " throttled" in result.stderr
+
+
+def test_a_plain_ecs_boot_command_runs_without_a_shell(tmp_path):
+    sim = ssm_ext.SimInstance("i-1", str(tmp_path), binary="/bin/true")
+    assert ssm_ext.argv_of("ecs-boot status --json", sim) == [
+        "/bin/true", "--root", str(tmp_path), "status", "--json"]
+    assert ssm_ext.argv_of("echo hi; ecs-boot status --json", sim)[:2] == ["bash", "-c"]

@@ -4,19 +4,30 @@
 //!    not `Online` are `offline`; neither is sent anything, so nothing waits on them.
 //! 2. SendCommand (AWS-RunShellScript) in batches of at most 50 ids, a few batches at a time.
 //!    `InvalidInstanceId` (an instance went away since step 1) drops the named ids and resends.
-//! 3. ListCommandInvocations per batch (one call answers for 50 instances) until each instance
-//!    is terminal or the deadline passes; backoff with jitter, longer when throttled.
-//! 4. GetCommandInvocation once per finished instance for its 24,000-character output (the
-//!    list's output is cut at 2,500), at most `concurrency` requests in flight, retrying
-//!    `InvocationDoesNotExist` and throttling. Without ssm:ListCommandInvocations, step 4 alone
-//!    polls each instance.
+//! 3. ListCommandInvocations with Details per batch (one call answers for 50 instances) until
+//!    each instance is terminal or the deadline passes. Its output (cut at 2,500 characters) holds
+//!    a whole status document (~1.7 KB), so most instances need no other call.
+//! 4. GetCommandInvocation only where the listed output is not a whole document (cut, or an
+//!    error for which stderr matters): the 24,000-character output, at most `concurrency` requests
+//!    in flight, retrying `InvocationDoesNotExist`. Without ssm:ListCommandInvocations, step 4
+//!    alone polls each instance.
+//!
+//! Every SSM call goes at its API's adaptive pace (`pace.rs`) and is retried here, not by the SDK,
+//! while throttled or unanswered, with jittered backoff, until the deadline: the pace has to see
+//! each throttle to slow down. Memory is bounded by the fleet, not by the wait: one result per
+//! instance (its status document, ≤ 24,000 characters inline) plus at most one page of 50 listed
+//! invocations per batch in flight.
 
 use super::output::{self, InstanceResult, Invocation, Parsed, Reach};
+use super::pace::Pace;
 use super::progress::Progress;
 use crate::sources::aws::{Aws, describe, error_code};
 use crate::sources::location::Location;
 use crate::util::retry::{Backoff, Poll, WaitError, jitter, poll_until};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
@@ -41,9 +52,49 @@ pub struct Options {
     pub s3_output: Option<(String, String)>,
 }
 
+/// One pace per SSM API: AWS throttles each on its own. Starting rates are guesses well below
+/// what accounts are usually granted; the pace climbs from there.
+struct Paces {
+    describe: Pace,
+    send: Pace,
+    list: Pace,
+    get: Pace,
+}
+
+impl Paces {
+    fn new() -> Paces {
+        Paces {
+            describe: Pace::new(5.0, 0.5, 50.0),
+            send: Pace::new(3.0, 0.5, 50.0),
+            list: Pace::new(5.0, 0.5, 100.0),
+            get: Pace::new(5.0, 0.5, 100.0),
+        }
+    }
+
+    fn summary(&self) -> String {
+        [
+            ("DescribeInstanceInformation", &self.describe),
+            ("SendCommand", &self.send),
+            ("ListCommandInvocations", &self.list),
+            ("GetCommandInvocation", &self.get),
+        ]
+        .iter()
+        .map(|(name, pace)| {
+            let s = pace.stats();
+            format!(
+                "{name} {} ({} throttled, last pace {:.1}/s)",
+                s.calls, s.throttled, s.rate
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 struct Ctx {
     aws: Aws,
     ssm: aws_sdk_ssm::Client,
+    paces: Arc<Paces>,
     opts: Options,
     deadline: Instant,
     polls: Semaphore,
@@ -69,9 +120,11 @@ pub async fn collect(
 ) -> Vec<InstanceResult> {
     let deadline = Instant::now() + opts.timeout;
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let paces = Arc::new(Paces::new());
     let ctx = Arc::new(Ctx {
         aws: aws.clone(),
-        ssm: aws.ssm(),
+        ssm: aws.ssm_retried_by_caller(),
+        paces: paces.clone(),
         opts: opts.clone(),
         deadline,
         polls: Semaphore::new(opts.concurrency.max(1)),
@@ -79,7 +132,7 @@ pub async fn collect(
         tx,
     });
     let total = ids.len();
-    let to_send = match agent_pings(&ctx.ssm, &ids).await {
+    let to_send = match agent_pings(&ctx, &ids).await {
         Ok(pings) => {
             let mut online = Vec::new();
             for id in ids {
@@ -120,7 +173,43 @@ pub async fn collect(
         results.push(r);
     }
     while batches.join_next().await.is_some() {}
+    progress.note(&format!("SSM calls: {}", paces.summary()));
     results
+}
+
+/// One SSM call at `pace`, retried while throttled or unanswered with jittered backoff until the
+/// deadline. Any other error is the caller's.
+async fn paced<T, E, F, Fut>(
+    ctx: &Ctx,
+    pace: &Pace,
+    mut call: F,
+) -> Result<T, SdkError<E, Response>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, Response>>>,
+{
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(8));
+    loop {
+        pace.slot().await;
+        let err = match call().await {
+            Ok(out) => {
+                pace.ok();
+                return Ok(out);
+            }
+            Err(e) => e,
+        };
+        match error_code(&err).as_deref() {
+            Some(c) if is_throttling(c) => pace.throttled(),
+            Some(_) => return Err(err),
+            None => {} // no answer (reset, timeout): the next attempt may get one
+        }
+        let wait = backoff.next_delay();
+        if Instant::now() + wait >= ctx.deadline {
+            return Err(err);
+        }
+        tokio::time::sleep(wait).await;
+    }
 }
 
 fn is_healthy(r: &InstanceResult) -> bool {
@@ -130,7 +219,7 @@ fn is_healthy(r: &InstanceResult) -> bool {
 
 /// PingStatus and last ping time of every id SSM manages (absent: not managed).
 async fn agent_pings(
-    ssm: &aws_sdk_ssm::Client,
+    ctx: &Ctx,
     ids: &[String],
 ) -> Result<HashMap<String, (String, Option<String>)>, String> {
     use aws_sdk_ssm::types::InstanceInformationStringFilter;
@@ -143,14 +232,16 @@ async fn agent_pings(
             .map_err(|e| e.to_string())?;
         let mut token = None;
         loop {
-            let out = ssm
-                .describe_instance_information()
-                .filters(filter.clone())
-                .max_results(50)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| describe(&e))?;
+            let out = paced(ctx, &ctx.paces.describe, || {
+                ctx.ssm
+                    .describe_instance_information()
+                    .filters(filter.clone())
+                    .max_results(50)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| describe(&e))?;
             for info in out.instance_information_list() {
                 if let Some(id) = info.instance_id() {
                     let ping = info.ping_status().map_or("Unknown", |p| p.as_str());
@@ -212,15 +303,18 @@ async fn watch(ctx: Arc<Ctx>, command_id: String, ids: Vec<String>) {
         tokio::time::sleep(pause.min(left)).await;
         pause = backoff.next_delay();
         match list_statuses(&ctx, &command_id).await {
-            Ok(statuses) => {
-                for (id, status) in statuses {
-                    if output::is_terminal(&status) {
-                        if waiting.remove(&id).is_some() {
+            Ok(listed) => {
+                for (id, inv) in listed {
+                    if output::is_terminal(&inv.status) {
+                        if waiting.remove(&id).is_none() {
+                        } else if output::settled_by_list(&inv) {
+                            ctx.report(&id, output::reach_of(inv));
+                        } else {
                             let grace = Instant::now() + READ_GRACE;
                             reads.spawn(read(ctx.clone(), command_id.clone(), id, grace));
                         }
                     } else if let Some(last) = waiting.get_mut(&id) {
-                        *last = format!("last status {status}");
+                        *last = format!("last status {}", inv.status);
                     }
                 }
             }
@@ -249,20 +343,27 @@ async fn watch(ctx: Arc<Ctx>, command_id: String, ids: Vec<String>) {
     while reads.join_next().await.is_some() {}
 }
 
-/// (instance id, status) of every invocation of the command SSM lists so far.
-async fn list_statuses(ctx: &Ctx, command_id: &str) -> Result<Vec<(String, String)>, ListError> {
+/// (instance id, what SSM lists) of every invocation of the command so far, with the plugin's
+/// output as stdout (cut at 2,500 characters).
+async fn list_statuses(
+    ctx: &Ctx,
+    command_id: &str,
+) -> Result<Vec<(String, Invocation)>, ListError> {
     let mut found = Vec::new();
-    let mut token = None;
+    let mut token: Option<String> = None;
     loop {
         let answer = {
             let _permit = ctx.polls.acquire().await.expect("semaphore open");
-            ctx.ssm
-                .list_command_invocations()
-                .command_id(command_id)
-                .max_results(50)
-                .set_next_token(token)
-                .send()
-                .await
+            paced(ctx, &ctx.paces.list, || {
+                ctx.ssm
+                    .list_command_invocations()
+                    .command_id(command_id)
+                    .details(true)
+                    .max_results(50)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await
         };
         let out = match answer {
             Ok(out) => out,
@@ -274,9 +375,25 @@ async fn list_statuses(ctx: &Ctx, command_id: &str) -> Result<Vec<(String, Strin
             }
         };
         for inv in out.command_invocations() {
-            if let (Some(id), Some(status)) = (inv.instance_id(), inv.status()) {
-                found.push((id.to_string(), status.as_str().to_string()));
-            }
+            let (Some(id), Some(status)) = (inv.instance_id(), inv.status()) else {
+                continue;
+            };
+            let plugin = inv.command_plugins().first();
+            found.push((
+                id.to_string(),
+                Invocation {
+                    command_id: command_id.to_string(),
+                    status: status.as_str().to_string(),
+                    status_details: inv.status_details().unwrap_or_default().to_string(),
+                    response_code: plugin.map_or(-1, |p| p.response_code()),
+                    stdout: plugin
+                        .and_then(|p| p.output())
+                        .unwrap_or_default()
+                        .to_string(),
+                    stderr: String::new(),
+                    stdout_url: None,
+                },
+            ));
         }
         token = out.next_token().map(str::to_string);
         if token.is_none() {
@@ -363,7 +480,7 @@ async fn send_command(ctx: &Ctx, ids: &[String]) -> Result<String, SendError> {
             .output_s3_bucket_name(bucket)
             .output_s3_key_prefix(prefix);
     }
-    match req.send().await {
+    match paced(ctx, &ctx.paces.send, || req.clone().send()).await {
         Ok(out) => out
             .command()
             .and_then(|c| c.command_id())
@@ -407,13 +524,14 @@ async fn get_invocation(
     instance_id: &str,
 ) -> Poll<Invocation, String> {
     let _permit = ctx.polls.acquire().await.expect("semaphore open");
-    let answer = ctx
-        .ssm
-        .get_command_invocation()
-        .command_id(command_id)
-        .instance_id(instance_id)
-        .send()
-        .await;
+    let answer = paced(ctx, &ctx.paces.get, || {
+        ctx.ssm
+            .get_command_invocation()
+            .command_id(command_id)
+            .instance_id(instance_id)
+            .send()
+    })
+    .await;
     match answer {
         Ok(out) => {
             let status = out.status().map_or("", |s| s.as_str()).to_string();

@@ -7,6 +7,7 @@
 
 mod collect;
 mod output;
+mod pace;
 mod progress;
 mod render;
 #[cfg(feature = "rollout")]

@@ -14,6 +14,8 @@ pub trait Notices {
     async fn target_lifecycle_state(&self) -> Result<Option<String>, ImdsFailure>;
     async fn spot_action(&self) -> Result<Option<SpotAction>, ImdsFailure>;
     async fn rebalance_recommended(&self) -> Result<bool, ImdsFailure>;
+    /// `instance-life-cycle`: `on-demand`, `spot`, ...; `None` when IMDS has no answer.
+    async fn instance_life_cycle(&self) -> Result<Option<String>, ImdsFailure>;
 }
 
 impl Notices for Imds {
@@ -25,6 +27,9 @@ impl Notices for Imds {
     }
     async fn rebalance_recommended(&self) -> Result<bool, ImdsFailure> {
         Imds::rebalance_recommended(self).await
+    }
+    async fn instance_life_cycle(&self) -> Result<Option<String>, ImdsFailure> {
+        Imds::instance_life_cycle(self).await
     }
 }
 
@@ -82,9 +87,31 @@ pub async fn target<N: Notices>(imds: &N) -> Target {
 /// One look for a reason to drain: termination first, then (if configured) a spot
 /// interruption, then (if configured) a rebalance recommendation.
 pub async fn check_once<N: Notices>(imds: &N, config: &Config) -> Option<Trigger> {
-    if let Target::Terminated { .. } = target(imds).await {
-        return Some(Trigger::Lifecycle);
+    if let Some(t) = check_lifecycle(imds).await {
+        return Some(t);
     }
+    check_spot(imds, config).await
+}
+
+/// Terminated (in service or in the pool)?
+pub async fn check_lifecycle<N: Notices>(imds: &N) -> Option<Trigger> {
+    match target(imds).await {
+        Target::Terminated { .. } => Some(Trigger::Lifecycle),
+        _ => None,
+    }
+}
+
+/// Whether a spot notice can come at all: IMDS's `instance-life-cycle` saying anything but
+/// `spot` (`on-demand`) rules it out; no answer keeps the watch on it.
+pub async fn may_be_spot<N: Notices>(imds: &N) -> bool {
+    match imds.instance_life_cycle().await {
+        Ok(Some(kind)) => kind == "spot",
+        _ => true,
+    }
+}
+
+/// A spot interruption (if configured), then a rebalance recommendation (if configured).
+pub async fn check_spot<N: Notices>(imds: &N, config: &Config) -> Option<Trigger> {
     if config.drain.spot {
         match imds.spot_action().await {
             Ok(Some(a)) => {
@@ -174,6 +201,9 @@ pub mod fake {
         }
         async fn rebalance_recommended(&self) -> Result<bool, ImdsFailure> {
             Ok(self.read("rebalance")?.rebalance)
+        }
+        async fn instance_life_cycle(&self) -> Result<Option<String>, ImdsFailure> {
+            Ok(None) // as an IMDS without the path: the watch keeps reading the spot notice
         }
     }
 }

@@ -119,6 +119,15 @@ impl Aws {
         aws_sdk_ssm::Client::new(&self.sdk)
     }
 
+    /// SSM with one attempt per call: for a caller that paces and retries itself (the fleet
+    /// collector slows down on each throttle, which the SDK's own retries would hide).
+    pub fn ssm_retried_by_caller(&self) -> aws_sdk_ssm::Client {
+        let conf = aws_sdk_ssm::config::Builder::from(&self.sdk)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_ssm::Client::from_conf(conf)
+    }
+
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
         aws_sdk_autoscaling::Client::new(&self.sdk)
     }

@@ -203,6 +203,15 @@ impl Imds {
             .map(|s| s.trim().to_string()))
     }
 
+    /// `instance-life-cycle`, the purchasing option: `on-demand`, `spot`, ...; `None` if IMDS has
+    /// no answer (404). Only a spot instance can get a spot interruption notice.
+    pub async fn instance_life_cycle(&self) -> Result<Option<String>, ImdsFailure> {
+        Ok(self
+            .get_opt("/latest/meta-data/instance-life-cycle")
+            .await?
+            .map(|s| s.trim().to_string()))
+    }
+
     pub async fn spot_action(&self) -> Result<Option<SpotAction>, ImdsFailure> {
         let Some(body) = self.get_opt(SPOT_PATH).await? else {
             return Ok(None);

@@ -90,6 +90,13 @@ def _add_fault(app, body: dict) -> tuple[int, dict]:
         return 400, {"error": str(err)}
 
 
+def _add_throttle(app, body: dict) -> tuple[int, dict]:
+    try:
+        return 200, app.throttles.add(body)
+    except ValueError as err:
+        return 400, {"error": str(err)}
+
+
 def _add_hold(app, body: dict) -> tuple[int, dict]:
     try:
         return 200, app.holds.add(body).describe()
@@ -128,13 +135,16 @@ def handle(app, environ, start_response):
             ("GET", "/completions"): lambda: (200, {"completions": lifecycle.completions()}),
             ("POST", "/reset"): lambda: (lifecycle.reset(), refresh.reset(), app.log.clear(),
                                          app.faults.clear(), app.holds.clear(),
-                                         (200, {"ok": True}))[5],
+                                         app.throttles.clear(), (200, {"ok": True}))[6],
             ("GET", "/refresh"): lambda: (200, {"refreshes": refresh.refreshes(
                 query.get("asg"), query.get("region", REGION))}),
             ("POST", "/refresh/advance"): lambda: _advance(body),
             ("GET", "/faults"): lambda: (200, {"faults": app.faults.rules()}),
             ("POST", "/faults"): lambda: _add_fault(app, body),
             ("DELETE", "/faults"): lambda: (app.faults.clear(), (200, {"ok": True}))[1],
+            ("GET", "/throttles"): lambda: (200, {"throttles": app.throttles.rules()}),
+            ("POST", "/throttles"): lambda: _add_throttle(app, body),
+            ("DELETE", "/throttles"): lambda: (app.throttles.clear(), (200, {"ok": True}))[1],
             ("GET", "/holds"): lambda: (200, {"holds": [h.describe() for h in app.holds.all()]}),
             ("POST", "/holds"): lambda: _add_hold(app, body),
             ("POST", "/holds/release"): lambda: _release_hold(app, body),

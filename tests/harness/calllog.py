@@ -17,6 +17,7 @@ import uuid
 from urllib.parse import parse_qsl
 
 from . import admin, lifecycle, refresh
+from .throttle import Throttles
 
 # Query-protocol keys that say nothing about the call.
 _NOISE = {"Action", "Version"}
@@ -303,6 +304,7 @@ class HarnessApp:
         self.log = CallLog()
         self.faults = Faults()
         self.holds = Holds()
+        self.throttles = Throttles()
 
     def _entry(self, environ, service, action, params, status, data=b"", **extra) -> dict:
         entry = {"time": time.time(), "service": service, "action": action, "params": params,
@@ -333,8 +335,14 @@ class HarnessApp:
                     start_response(status, headers)
                     self._entry(environ, service, action, params, 503, data, fault="dropped")
                     return [data]
-            fault = self.faults.take(service, action,
-                                     classify_source(environ.get("HTTP_USER_AGENT", "")))
+            source = classify_source(environ.get("HTTP_USER_AGENT", ""))
+            refused = self.throttles.refuse(service, action, source)
+            if refused:  # over the account's rate: AWS answers before doing anything
+                status, headers, data = error_response(service, environ, refused)
+                start_response(status, headers)
+                self._entry(environ, service, action, params, 400, data, fault="throttled")
+                return [data]
+            fault = self.faults.take(service, action, source)
             if fault and fault["delay"]:
                 time.sleep(fault["delay"])  # outside the lock: other calls go on meanwhile
             if fault and fault["status"]:
@@ -363,6 +371,7 @@ class HarnessApp:
                 self.log.clear()
                 self.faults.clear()
                 self.holds.clear()
+                self.throttles.clear()
         if aws_call:
             entry = self._entry(environ, service, action, params,
                                 status_holder[0] if status_holder else None,

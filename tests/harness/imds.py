@@ -58,6 +58,8 @@ class FakeImds:
         self.tags_enabled = True
         self._tags_visible_at = 0.0  # time.monotonic() before which tags paths 404
         self.target_lifecycle_state: str | None = None
+        # meta-data/instance-life-cycle ("on-demand", "spot"); None: 404, as before it existed
+        self.life_cycle: str | None = None
         self.spot_action: dict | None = None
         self.rebalance: dict | None = None
         self._faults: list[Fault] = []
@@ -223,6 +225,7 @@ class FakeImds:
                 "/latest/meta-data/placement/availability-zone": ident["availabilityZone"],
                 "/latest/meta-data/autoscaling/target-lifecycle-state":
                     self.target_lifecycle_state,
+                "/latest/meta-data/instance-life-cycle": self.life_cycle,
                 "/latest/meta-data/spot/instance-action":
                     json.dumps(self.spot_action) if self.spot_action else None,
                 "/latest/meta-data/events/recommendations/rebalance":
@@ -366,6 +369,7 @@ def _admin(handler: _Handler) -> None:
                                               visible_after=body.get("visible_after", 0)),
         "/_admin/target-lifecycle-state": lambda: imds.set_target_lifecycle_state(
             body.get("state")),
+        "/_admin/life-cycle": lambda: setattr(imds, "life_cycle", body.get("value")),
         "/_admin/spot": lambda: imds.set_spot_action(body.get("action"), body.get("time")),
         "/_admin/rebalance": lambda: imds.set_rebalance(body.get("noticeTime")),
         "/_admin/faults": lambda: imds.fail_next(int(body.get("count", 1)),

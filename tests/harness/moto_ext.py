@@ -393,6 +393,17 @@ class MotoServer:
         return self.app.holds.add({"service": service, "action": action, "when": when,
                                    "params": params or {}, "limit": limit})
 
+    def throttle(self, service: str, rate: float, burst: float | None = None,
+                 action: str | None = None, source: str | None = None) -> dict:
+        """An account-level rate limit (throttle.py): calls beyond a token bucket of `rate` per
+        second and `burst` get the service's throttling error. Cleared by reset()."""
+        return self.app.throttles.add({"service": service, "action": action, "source": source,
+                                       "rate": rate, "burst": burst})
+
+    def throttles(self) -> list[dict]:
+        """Each rate limit with how many calls it let through and refused."""
+        return self.app.throttles.rules()
+
     def release_holds(self) -> None:
         self.app.holds.clear()
 

@@ -238,6 +238,17 @@ def rewrite(script: str, sim: SimInstance) -> str:
     return _ECS_BOOT_WORD.sub(lambda m: m.group(1) + target, script)
 
 
+# A script that is one plain `ecs-boot` command (what `ecs-boot-fleet status` sends): no shell
+# syntax in it, so it runs without bash, one exec instead of two (thousands of instances per run).
+_PLAIN_ECS_BOOT = re.compile(r"^\s*ecs-boot(\s+[-\w=.]+)*\s*$")
+
+
+def argv_of(script: str, sim: SimInstance) -> list[str]:
+    if _PLAIN_ECS_BOOT.match(script) and os.access(sim.binary, os.X_OK):
+        return [sim.binary, "--root", sim.root, *script.split()[1:]]
+    return ["bash", "-c", rewrite(script, sim)]
+
+
 def _execute(command: Command, invocation: dict, sim: SimInstance, generation) -> None:
     if sim.delay and generation.wait(sim.delay):
         return  # the harness was reset meanwhile
@@ -251,7 +262,7 @@ def _execute(command: Command, invocation: dict, sim: SimInstance, generation) -
     status = details = None
     try:
         proc = subprocess.run(
-            ["bash", "-c", rewrite(script, sim)], cwd=sim.root, capture_output=True,
+            argv_of(script, sim), cwd=sim.root, capture_output=True,
             timeout=timeout, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                                   "HOME": sim.root, "LANG": "C.UTF-8"})
         stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode

@@ -75,6 +75,10 @@ pub async fn in_pool<N: Notices, K: Clock, R: Requests>(
     }
 }
 
+/// The in-service watch reads target-lifecycle-state once every this many polls (15 s with the
+/// default 5 s `poll_interval`); see docs/aws-facts.md §3.
+pub const LIFECYCLE_EVERY: u32 = 3;
+
 /// In service (or drained): termination notices, operator requests, reload, stop. Drained, only
 /// a real termination (or `undrain`) matters; with `[drain] enabled = false` in service, no
 /// notice does (another drainer owns it). The trigger is what started a drain, if one starts.
@@ -89,13 +93,31 @@ pub async fn in_service<N: Notices, K: Clock, R: Requests>(
         if !config.drain.enabled && !drained {
             std::future::pending::<()>().await;
         }
+        // target-lifecycle-state every LIFECYCLE_EVERY polls: the terminate hook holds the
+        // instance in Terminating:Wait for its heartbeat timeout, so a later look only starts the
+        // drain later. The spot notice (two minutes' warning, AWS: look every 5 s) every poll,
+        // and only where one can come. Drained, only the real termination matters.
+        let spot = !drained
+            && (config.drain.spot || config.drain.rebalance)
+            && notice::may_be_spot(imds).await;
+        let poll = config.drain.poll_interval;
+        let mut tick: u32 = 0;
         loop {
-            if let Some(t) = notice::check_once(imds, config).await {
-                if !drained || t == Trigger::Lifecycle {
-                    return t;
-                }
+            if tick % LIFECYCLE_EVERY == 0
+                && let Some(t) = notice::check_lifecycle(imds).await
+            {
+                return t;
             }
-            clock.sleep(jitter(config.drain.poll_interval)).await;
+            if spot && let Some(t) = notice::check_spot(imds, config).await {
+                return t;
+            }
+            let pause = if spot {
+                tick = tick.wrapping_add(1);
+                poll
+            } else {
+                poll * LIFECYCLE_EVERY
+            };
+            clock.sleep(jitter(pause)).await;
         }
     };
     let accept = Accept {
