@@ -22,6 +22,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+/// Which view of the instance's tasks answered: it sets how soon to ask again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    Agent,
+    Ecs,
+}
+
 /// What started the drain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -221,23 +228,31 @@ impl<W: DrainWorld> Drainer<'_, W> {
         Ok(())
     }
 
-    /// Live task ARNs: the local agent's own view, or ECS's when the agent does not answer.
-    async fn live_tasks(&self, ci_arn: Option<&str>) -> Option<Vec<String>> {
+    /// Live task ARNs and where they came from: the local agent's own view, or ECS's when the
+    /// agent does not answer.
+    async fn live_tasks(&self, ci_arn: Option<&str>) -> (Option<Vec<String>>, Asked) {
         if let Some(live) = self.world.live_tasks().await {
-            return Some(live);
+            return (Some(live), Asked::Agent);
         }
-        self.world.running_tasks(self.cluster, ci_arn?).await
+        let Some(ci_arn) = ci_arn else {
+            return (None, Asked::Ecs);
+        };
+        (self.world.running_tasks(self.cluster, ci_arn).await, Asked::Ecs)
     }
 
     /// `true` once no task is live; `false` at the deadline.
     async fn wait_for_tasks(&self, record: &DrainRecord, ci_arn: Option<&str>) -> bool {
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_millis(500));
+        // The agent's task list is a loopback request: asked every 20-40 ms, the last task's
+        // end is seen within tens of milliseconds (issue 23: terminate CONTINUE p99 <= 100 ms).
+        // ECS's ListTasks is an account-throttled API call: asked at most every 200-500 ms.
+        let mut local = Backoff::new(Duration::from_millis(20), Duration::from_millis(40));
+        let mut remote = Backoff::new(Duration::from_millis(200), Duration::from_millis(500));
         let grace_at = record.started_at + self.config.drain.standalone_grace;
         let mut standalone_done = !record.standalone_stopped.is_empty();
         let mut last_left = usize::MAX;
         loop {
             let now = self.world.now_utc();
-            let live = self.live_tasks(ci_arn).await;
+            let (live, asked) = self.live_tasks(ci_arn).await;
             if last_left == usize::MAX
                 && let Some(l) = &live
             {
@@ -276,6 +291,10 @@ impl<W: DrainWorld> Drainer<'_, W> {
             let until_deadline = (record.deadline_at - now)
                 .try_into()
                 .unwrap_or(Duration::ZERO);
+            let backoff = match asked {
+                Asked::Agent => &mut local,
+                Asked::Ecs => &mut remote,
+            };
             self.world
                 .sleep(backoff.next_delay().min(until_deadline))
                 .await;
