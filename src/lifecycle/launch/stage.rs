@@ -2,7 +2,7 @@
 //! introspection API) within the registration deadline, mark the container instance ready
 //! (PutAttributes `ecs-boot.ready`), complete the launch hook exactly once; and the warm-pool
 //! variant, which only completes its hook (a warming instance's agent never registers). ECS and
-//! the agent are reached through lifecycle/ports.rs, Auto Scaling through hook's `LifecycleApi`,
+//! the agent are reached through lifecycle/ports/, Auto Scaling through hook's `LifecycleApi`,
 //! time through util/clock.rs, so tests.rs drives every path on fakes in milliseconds.
 
 use crate::error::{Error, Result};

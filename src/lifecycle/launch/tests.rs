@@ -1,4 +1,4 @@
-//! The launch stage against an in-memory cluster (drain/fake.rs: the agent's introspection
+//! The launch stage against an in-memory cluster (ports/fake.rs: the agent's introspection
 //! answers, PutAttributes), an in-memory Auto Scaling group (hook/fake.rs) and a fake clock:
 //! registration at once, late, never, into another cluster; readiness refused; the launch hook
 //! completed once, already completed before a restart, or gone; SIGTERM during the wait; the
@@ -7,10 +7,10 @@
 use super::Launch;
 use super::stage::launch_event;
 use crate::error::Error;
-use crate::lifecycle::drain::fake::{AgentAnswer, CI_ARN, CLUSTER, FakeWorld};
 use crate::lifecycle::hook::fake::FakeGroup;
 use crate::lifecycle::hook::{Hook, HookAction};
 use crate::lifecycle::machine::Event;
+use crate::lifecycle::ports::fake::{AgentAnswer, CI_ARN, CLUSTER, FakeWorld};
 use crate::status::state::{HookResult, PhaseStatus, StateStore, Transition};
 use crate::util::clock::fake::FakeClock;
 use std::time::Duration;

@@ -1,7 +1,10 @@
 //! What the launch and the drain reach outside ecs-boot, as small traits: the ECS control plane,
 //! the local ECS agent's introspection API, the system containers in the Docker engine. `Live`
 //! implements them over the real clients; the stages' tests over an in-memory cluster
-//! (drain/fake.rs). Shared here because both stages use them (launch/ and drain/).
+//! (fake.rs). Shared here because both stages use them (launch/ and drain/).
+
+#[cfg(test)]
+pub mod fake;
 
 use crate::config::Config;
 use crate::containers::Scope;

@@ -3,8 +3,8 @@
 //! or down (or a script of its introspection answers), the system containers, a fake clock;
 //! every call logged, with the real services' answers.
 
-use super::{AgentView, EcsControl, SystemContainers, TaskInfo};
 use crate::error::{Error, Result};
+use crate::lifecycle::ports::{AgentView, EcsControl, SystemContainers, TaskInfo};
 use crate::sources::ecs_agent::{Metadata, Unavailable};
 use crate::util::call_log::CallLog;
 use crate::util::clock::Clock;
