@@ -11,6 +11,7 @@ pub mod launch;
 pub mod machine;
 mod metrics;
 pub mod notice;
+pub mod ports;
 mod readiness;
 pub mod run;
 pub mod watch;

@@ -4,8 +4,6 @@
 //! `attribute:ecs-boot.ready == true` land only on nodes whose system containers are up.
 
 use crate::error::{Error, Result};
-use crate::lifecycle::boot::{Prepared, phase};
-use crate::lifecycle::run::Agent;
 use crate::sources::aws::{Aws, describe};
 use aws_sdk_ecs::types::Attribute;
 
@@ -26,34 +24,4 @@ pub async fn put_ready(aws: &Aws, cluster: &str, instance_arn: &str, ready: bool
         .await
         .map_err(|e| Error::aws("PutAttributes", instance_arn, describe(&e)))?;
     Ok(())
-}
-
-impl Agent {
-    /// The `readiness` phase: the container instance is marked ready for placement. A failure
-    /// fails the launch (ABANDON): a node that can never be marked ready would sit idle.
-    pub(crate) async fn mark_ready(&self, p: &Prepared) -> Result<()> {
-        let registration = self
-            .store
-            .snapshot()
-            .registration
-            .ok_or_else(|| Error::Other("marked ready before registration".into()))?;
-        phase(Some(&self.store), "readiness", async {
-            put_ready(
-                &p.aws,
-                p.env.cluster(),
-                &registration.container_instance_arn,
-                true,
-            )
-            .await?;
-            Ok((
-                (),
-                Some(format!(
-                    "{}=true on {}",
-                    crate::ecs_config::attribute::READY,
-                    registration.container_instance_arn
-                )),
-            ))
-        })
-        .await
-    }
 }

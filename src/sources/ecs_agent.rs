@@ -1,8 +1,7 @@
-//! The local ECS agent's introspection API: the registration signal (no ECS control-plane polling)
-//! and the instance's own view of its tasks. The agent opens the port only after it registered,
-//! so "connection refused" means "not yet".
+//! The local ECS agent's introspection API: the registration signal (no ECS control-plane
+//! polling; the wait is in lifecycle/launch/stage.rs) and the instance's own view of its tasks.
+//! The agent opens the port only after it registered, so "connection refused" means "not yet".
 
-use crate::util::retry::{self, Backoff, Poll, WaitError};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -117,39 +116,6 @@ pub fn cluster_name(c: &str) -> &str {
 #[error("{0}")]
 pub struct RegistrationError(pub String);
 
-/// Waits until the agent reports a container instance ARN in `expected_cluster`. The poll is a
-/// loopback request (or a refused connection, some tens of microseconds), so it is asked every
-/// 10-20 ms for the whole wait: the launch hook follows registration within tens of
-/// milliseconds (issue 23: p99 <= 50 ms), for well under 1 % of a core while the agent starts.
-pub async fn wait_registered(
-    intro: &Introspection,
-    expected_cluster: &str,
-    deadline: Duration,
-) -> Result<(Metadata, String), RegistrationError> {
-    let result = retry::poll_until(deadline, Backoff::new(Duration::from_millis(10), Duration::from_millis(20)), || async {
-        match intro.metadata().await {
-            Err(Unavailable::NotListening) => Poll::Pending("the agent's introspection port is not open yet (not registered)".into()),
-            Err(Unavailable::Other(e)) => Poll::Pending(e),
-            Ok(m) => match m.container_instance_arn.clone().filter(|a| !a.is_empty()) {
-                None => Poll::Pending("the agent answers but reports no container instance yet".into()),
-                Some(_) if cluster_name(&m.cluster) != expected_cluster => {
-                    Poll::Fatal(RegistrationError(format!("the ECS agent registered into cluster {:?}, not {expected_cluster:?} (stale checkpoint in /var/lib/ecs/data, or ecs.config overridden?)", m.cluster)))
-                }
-                Some(arn) => Poll::Ready((m, arn)),
-            },
-        }
-    })
-    .await;
-    match result {
-        Ok(v) => Ok(v),
-        Err(WaitError::Fatal(e)) => Err(e),
-        Err(WaitError::Deadline { waited, last }) => Err(RegistrationError(format!(
-            "the ECS agent did not register within {}s: {last}",
-            waited.as_secs()
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,13 +181,5 @@ mod tests {
             intro.metadata().await,
             Err(Unavailable::NotListening)
         ));
-        let err = wait_registered(&intro, "prod", Duration::from_millis(300))
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("did not register") && err.contains("not open yet"),
-            "{err}"
-        );
     }
 }

@@ -24,6 +24,33 @@ impl Clock for SystemClock {
     }
 }
 
+/// Wall time at creation, moved on by tokio's monotonic timer: a deadline on it is immune to the
+/// clock steps of early boot (chrony), and it follows tokio's paused time in tests.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock {
+    wall: OffsetDateTime,
+    start: tokio::time::Instant,
+}
+
+impl MonotonicClock {
+    pub fn start() -> MonotonicClock {
+        MonotonicClock {
+            wall: OffsetDateTime::now_utc(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for MonotonicClock {
+    fn now_utc(&self) -> OffsetDateTime {
+        self.wall + self.start.elapsed()
+    }
+
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await
+    }
+}
+
 #[cfg(test)]
 pub mod fake {
     //! A clock that moves only when slept on: each sleep advances it at once (after yielding, so

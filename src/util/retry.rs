@@ -1,9 +1,9 @@
 //! Bounded, jittered retries and deadlines: every wait in ecs-boot goes through here, so no loop
 //! can spin forever or hammer an endpoint in lockstep with the rest of the fleet.
 
+use crate::util::clock::{Clock, MonotonicClock};
 use std::future::Future;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Exponential backoff with "full jitter" (each sleep is uniform in [base/2, base]), capped.
 #[derive(Debug, Clone)]
@@ -55,9 +55,23 @@ pub enum WaitError<E> {
     Fatal(E),
 }
 
-/// Polls `attempt` until it is ready, fatal, or `deadline` passes. Sleeps follow `backoff`, and the
-/// last sleep is cut short so the deadline is honoured to the millisecond.
+/// Polls `attempt` until it is ready, fatal, or `deadline` passes, on tokio's monotonic clock.
 pub async fn poll_until<T, E, F, Fut>(
+    deadline: Duration,
+    backoff: Backoff,
+    attempt: F,
+) -> Result<T, WaitError<E>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Poll<T, E>>,
+{
+    poll_until_on(&MonotonicClock::start(), deadline, backoff, attempt).await
+}
+
+/// `poll_until` on `clock` (a fake one in unit tests). Sleeps follow `backoff`; an attempt and
+/// the last sleep are cut short so the deadline is honoured to the millisecond.
+pub async fn poll_until_on<T, E, F, Fut>(
+    clock: &impl Clock,
     deadline: Duration,
     mut backoff: Backoff,
     mut attempt: F,
@@ -66,28 +80,34 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Poll<T, E>>,
 {
-    let start = Instant::now();
+    let start = clock.now_utc();
     let end = start + deadline;
+    let remaining = |now| Duration::try_from(end - now).unwrap_or(Duration::ZERO);
     let mut last: Option<String> = None;
     loop {
-        let remaining = end.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining.max(Duration::from_millis(1)), attempt()).await {
-            Ok(Poll::Ready(v)) => return Ok(v),
-            Ok(Poll::Fatal(e)) => return Err(WaitError::Fatal(e)),
-            Ok(Poll::Pending(reason)) => last = Some(reason),
+        let cut = remaining(clock.now_utc()).max(Duration::from_millis(1));
+        let answered = tokio::select! {
+            biased;
+            p = attempt() => Some(p),
+            () = clock.sleep(cut) => None,
+        };
+        match answered {
+            Some(Poll::Ready(v)) => return Ok(v),
+            Some(Poll::Fatal(e)) => return Err(WaitError::Fatal(e)),
+            Some(Poll::Pending(reason)) => last = Some(reason),
             // An attempt cut short by the deadline says nothing new: keep the last real reason.
-            Err(_) => {
+            None => {
                 last.get_or_insert_with(|| "no attempt answered before the deadline".to_string());
             }
         }
-        let now = Instant::now();
+        let now = clock.now_utc();
         if now >= end {
             return Err(WaitError::Deadline {
-                waited: now - start,
+                waited: Duration::try_from(now - start).unwrap_or(Duration::ZERO),
                 last: last.unwrap_or_default(),
             });
         }
-        tokio::time::sleep(backoff.next_delay().min(end - now)).await;
+        clock.sleep(backoff.next_delay().min(remaining(now))).await;
     }
 }
 

@@ -3,15 +3,12 @@
 //! the instance's tasks until the deadline, stop standalone tasks after their grace, stop system
 //! containers last. The terminate hook is the hook action's (run/ completes it after a lifecycle
 //! drain). Every step is recorded, so a restart resumes. ECS, the agent, Docker and the clock are
-//! reached through the traits in ports.rs, so every path is unit-tested against fake.rs.
+//! reached through the traits in lifecycle/ports/, so every path is unit-tested against its fake.rs.
 
-#[cfg(test)]
-pub mod fake;
-mod ports;
 #[cfg(test)]
 mod tests;
 
-pub use ports::{AgentView, EcsControl, Live, SystemContainers, TaskInfo};
+pub use crate::lifecycle::ports::{AgentView, EcsControl, Live, SystemContainers, TaskInfo};
 
 use crate::config::Config;
 use crate::error::Result;

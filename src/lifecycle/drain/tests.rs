@@ -2,8 +2,8 @@
 //! already gone, the deadline, standalone tasks, DRAINING set by someone else, a restart
 //! mid-drain, undrain. No network, no Docker, no real waiting.
 
-use super::fake::{CI_ARN, FakeWorld, service_task, standalone_task};
 use super::*;
+use crate::lifecycle::ports::fake::{CI_ARN, FakeWorld, service_task, standalone_task};
 use crate::status::state::Registration;
 
 fn store() -> (tempfile::TempDir, StateStore) {

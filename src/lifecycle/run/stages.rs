@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::lifecycle::boot::{self};
 use crate::lifecycle::drain::Trigger;
 use crate::lifecycle::handlers::{self, Hook};
+use crate::lifecycle::launch::launch_event;
 use crate::lifecycle::machine::{Action, Cause, Event, Stage};
 use crate::status::state::PhaseStatus;
 use std::time::Duration;
@@ -26,17 +27,12 @@ impl Agent {
                 let Some(p) = life.prepared.as_ref() else {
                     return Event::Failed;
                 };
-                let launched = tokio::select! {
-                    r = self.launch(p, &mut life.hooks) => r,
-                    _ = signals.stop() => return Event::Stop,
-                };
-                match launched {
-                    Ok(()) => Event::Launched,
-                    Err(e) => {
-                        life.failure = Some(e);
-                        Event::Failed
-                    }
+                let (event, failure) =
+                    launch_event(self.launch(p, &mut life.hooks), signals.stop()).await;
+                if failure.is_some() {
+                    life.failure = failure;
                 }
+                event
             }
             Stage::Warmed => self.wait_in_pool(life, signals).await,
             Stage::InService => self.watch(life, signals, false).await,

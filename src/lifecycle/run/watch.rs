@@ -3,11 +3,10 @@
 
 use super::{Agent, Life, Signals};
 use crate::error::{Error, Result};
-use crate::lifecycle::boot::phase;
 use crate::lifecycle::machine::{Cause, Event};
 use crate::lifecycle::notice;
 use crate::lifecycle::watch;
-use crate::status::state::{HookResult, Transition};
+use crate::status::state::Transition;
 use crate::util::clock::SystemClock;
 use std::time::Duration;
 
@@ -26,14 +25,7 @@ impl Agent {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let action = self
-            .begin_action(p, &mut life.hooks, Transition::LaunchWarmed)
-            .await?;
-        phase(Some(&self.store), "warm-pool-hook", async {
-            let r = action.complete(HookResult::Continue, None, None).await?;
-            Ok(((), Some(format!("{} {} ({state})", r.result, r.hook))))
-        })
-        .await?;
+        self.park_hook(p, &mut life.hooks, &state).await?;
         crate::util::notify::ready(&format!(
             "parked in the warm pool ({state}); the ECS agent waits"
         ));

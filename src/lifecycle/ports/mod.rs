@@ -1,12 +1,16 @@
-//! What a drain reaches outside ecs-boot, as small traits: the ECS control plane, the local ECS
-//! agent's view of its tasks, the system containers in the Docker engine. `Live` implements
-//! them over the real clients; the drain's tests over an in-memory cluster (fake.rs).
+//! What the launch and the drain reach outside ecs-boot, as small traits: the ECS control plane,
+//! the local ECS agent's introspection API, the system containers in the Docker engine. `Live`
+//! implements them over the real clients; the stages' tests over an in-memory cluster
+//! (fake.rs). Shared here because both stages use them (launch/ and drain/).
+
+#[cfg(test)]
+pub mod fake;
 
 use crate::config::Config;
 use crate::containers::Scope;
 use crate::error::{Error, Result};
 use crate::sources::aws::{self, Aws};
-use crate::sources::ecs_agent::Introspection;
+use crate::sources::ecs_agent::{Introspection, Metadata, Unavailable};
 use crate::util::clock::{Clock, SystemClock};
 use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus};
 use std::time::Duration;
@@ -21,9 +25,11 @@ pub struct TaskInfo {
     pub stopped: bool,
 }
 
-/// The ECS control-plane calls of a drain.
+/// The ECS control-plane calls of the launch and the drain.
 #[allow(async_fn_in_trait)]
 pub trait EcsControl {
+    /// PutAttributes `ecs-boot.ready` on the container instance (readiness.rs).
+    async fn set_ready(&self, cluster: &str, arn: &str, ready: bool) -> Result<()>;
     /// The container instance's status (ACTIVE, DRAINING…).
     async fn instance_status(&self, cluster: &str, arn: &str) -> Result<String>;
     /// UpdateContainerInstancesState: DRAINING (`true`) or ACTIVE again.
@@ -44,10 +50,17 @@ pub trait EcsControl {
     ) -> std::result::Result<(), String>;
 }
 
-/// The local ECS agent's introspection API, as the drain uses it.
+/// The local ECS agent's introspection API, as the launch and the drain use it.
 #[allow(async_fn_in_trait)]
 pub trait AgentView {
-    async fn container_instance_arn(&self) -> Option<String>;
+    /// `/v1/metadata`: the registration (cluster, container instance, version), or why not.
+    async fn metadata(&self) -> std::result::Result<Metadata, Unavailable>;
+    async fn container_instance_arn(&self) -> Option<String> {
+        self.metadata()
+            .await
+            .ok()
+            .and_then(|m| m.container_instance_arn)
+    }
     /// Live (not STOPPED) task ARNs; `None` when the agent does not answer.
     async fn live_tasks(&self) -> Option<Vec<String>>;
 }
@@ -67,6 +80,10 @@ pub struct Live<'a> {
 }
 
 impl EcsControl for Live<'_> {
+    async fn set_ready(&self, cluster: &str, arn: &str, ready: bool) -> Result<()> {
+        crate::lifecycle::readiness::put_ready(self.aws, cluster, arn, ready).await
+    }
+
     async fn instance_status(&self, cluster: &str, arn: &str) -> Result<String> {
         let out = self
             .aws
@@ -165,12 +182,8 @@ impl EcsControl for Live<'_> {
 }
 
 impl AgentView for Live<'_> {
-    async fn container_instance_arn(&self) -> Option<String> {
-        self.intro
-            .metadata()
-            .await
-            .ok()
-            .and_then(|m| m.container_instance_arn)
+    async fn metadata(&self) -> std::result::Result<Metadata, Unavailable> {
+        self.intro.metadata().await
     }
 
     async fn live_tasks(&self) -> Option<Vec<String>> {

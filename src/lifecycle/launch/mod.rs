@@ -1,26 +1,33 @@
-//! The Launch stage: system containers and the ECS agent's registration side by side, then the
-//! launch hook (CONTINUE once; a failure becomes ABANDON in run/setup.rs).
+//! The Launch stage, wired to the real world: the launch hook discovered, the system containers
+//! reconciled, then stage.rs (registration, readiness, the launch hook; CONTINUE once, a failure
+//! becomes ABANDON through the table) over the live clients. The warm-pool variant likewise.
+
+mod stage;
+#[cfg(test)]
+mod tests;
+
+pub use stage::{Launch, launch_event, wait_registered};
 
 use crate::error::Result;
 use crate::lifecycle::boot::{Prepared, phase};
 use crate::lifecycle::hook::{GroupHooks, HookAction};
+use crate::lifecycle::ports::Live;
 use crate::lifecycle::run::Agent;
 use crate::metrics::Moment;
-use crate::sources::ecs_agent;
-use crate::status::state::{HookResult, Registration, Transition};
-use std::time::{Duration, Instant};
-use time::OffsetDateTime;
+use crate::status::state::Transition;
+use crate::util::clock::{Clock, MonotonicClock};
+use std::time::Duration;
 
 impl Agent {
     /// Containers and registration run side by side; the launch hook is completed once both are
     /// done. The hook action's heartbeats keep it alive meanwhile.
     pub(crate) async fn launch(&self, p: &Prepared, hooks: &mut Option<GroupHooks>) -> Result<()> {
-        let action = if self
+        let completed_before = self
             .store
             .snapshot()
             .hook_done(Transition::Launch)
-            .is_some()
-        {
+            .is_some();
+        let action = if completed_before {
             // Completed before a restart: nothing to heartbeat or send.
             HookAction::begin(
                 p.aws.clone(),
@@ -57,60 +64,46 @@ impl Agent {
             "containers",
             self.reconcile_containers(p),
         );
-        let registration = phase(Some(&self.store), "registration", async {
-            let (meta, arn) = ecs_agent::wait_registered(
-                &self.intro,
-                p.env.cluster(),
-                p.config.ecs_agent.registration_timeout,
-            )
+        self.stage(p, &MonotonicClock::start())
+            .run(action, containers)
             .await?;
-            let registered = Instant::now();
-            let detail = format!("{arn} in {}", meta.cluster);
-            self.store.update(|s| {
-                s.registration = Some(Registration {
-                    container_instance_arn: arn,
-                    cluster: meta.cluster.clone(),
-                    agent_version: meta.version.clone(),
-                    registered_at: OffsetDateTime::now_utc(),
-                })
-            });
-            Ok((registered, Some(detail)))
-        });
-        let ((), registered) = tokio::try_join!(containers, registration)?;
-        self.mark_ready(p).await?;
-
-        if self
-            .store
-            .snapshot()
-            .hook_done(Transition::Launch)
-            .is_none()
-        {
-            phase(Some(&self.store), "launch-hook", async {
-                let r = action
-                    .complete(HookResult::Continue, None, Some(registered))
-                    .await?;
-                let detail = match r.result {
-                    HookResult::Skipped => "no launch hook for this instance".to_string(),
-                    _ => format!(
-                        "{} {} on {}{}",
-                        r.result,
-                        r.hook,
-                        r.asg,
-                        if r.already_done {
-                            " (already ended)"
-                        } else {
-                            ""
-                        }
-                    ),
-                };
-                Ok(((), Some(detail)))
-            })
-            .await?;
+        if !completed_before {
             let (asg, cluster) = (p.tags.asg.as_deref(), Some(p.env.cluster()));
             self.publish_metrics(Moment::InService, &p.aws, asg, cluster)
                 .await;
         }
         Ok(())
+    }
+
+    /// The warm-pool variant: the warmed launch hook completed, nothing else.
+    pub(crate) async fn park_hook(
+        &self,
+        p: &Prepared,
+        hooks: &mut Option<GroupHooks>,
+        target: &str,
+    ) -> Result<()> {
+        let action = self
+            .begin_action(p, hooks, Transition::LaunchWarmed)
+            .await?;
+        self.stage(p, &MonotonicClock::start())
+            .park(action, target)
+            .await
+    }
+
+    /// The stage over the live clients (`Live` borrows them for the call).
+    fn stage<'a, C: Clock>(&'a self, p: &'a Prepared, clock: &'a C) -> Launch<'a, Live<'a>, C> {
+        Launch {
+            world: Live {
+                aws: &p.aws,
+                intro: &self.intro,
+                container_scope: &self.container_scope,
+                config: &p.config,
+            },
+            clock,
+            store: &self.store,
+            cluster: p.env.cluster(),
+            registration_timeout: p.config.ecs_agent.registration_timeout,
+        }
     }
 
     /// Reconciles system containers and records every one of them in status, failed or not.

@@ -1,17 +1,35 @@
-//! An in-memory cluster for the drain: one container instance and its status, the tasks on it
-//! (each gone after some listings, or never until stopped), the local agent up or down, the
-//! system containers, a fake clock; every call logged, with the real services' answers.
+//! An in-memory cluster for the drain and the launch: one container instance and its status,
+//! the tasks on it (each gone after some listings, or never until stopped), the local agent up
+//! or down (or a script of its introspection answers), the system containers, a fake clock;
+//! every call logged, with the real services' answers.
 
-use super::{AgentView, EcsControl, SystemContainers, TaskInfo};
 use crate::error::{Error, Result};
+use crate::lifecycle::ports::{AgentView, EcsControl, SystemContainers, TaskInfo};
+use crate::sources::ecs_agent::{Metadata, Unavailable};
 use crate::util::call_log::CallLog;
 use crate::util::clock::Clock;
 use crate::util::clock::fake::FakeClock;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 
 pub const CI_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:container-instance/web/ci-1";
+/// The cluster the agent registers into when up.
+pub const CLUSTER: &str = "web";
+
+/// One answer of the agent's `/v1/metadata`, scripted.
+#[derive(Debug, Clone)]
+pub enum AgentAnswer {
+    /// The port is closed: not registered yet, or the agent is down.
+    NotListening,
+    /// It answers, but with an error (HTTP 500, a garbled body).
+    Broken,
+    /// It answers without a container instance yet.
+    NoInstance,
+    /// Registered into this cluster.
+    Registered(&'static str),
+}
 
 #[derive(Debug, Clone)]
 pub struct FakeTask {
@@ -29,6 +47,10 @@ pub struct Cluster {
     pub tasks: Vec<FakeTask>,
     pub listings: u32,
     pub calls: CallLog,
+    /// The agent's next `/v1/metadata` answers; once spent, `agent_up` decides.
+    pub agent_script: VecDeque<AgentAnswer>,
+    /// PutAttributes is refused (a permission missing).
+    pub refuse_put_attributes: bool,
 }
 
 #[derive(Clone)]
@@ -47,6 +69,8 @@ impl FakeWorld {
                 tasks: tasks.to_vec(),
                 listings: 0,
                 calls: CallLog::default(),
+                agent_script: VecDeque::new(),
+                refuse_put_attributes: false,
             })),
             clock: FakeClock::default(),
         }
@@ -92,6 +116,20 @@ pub fn standalone_task(arn: &str) -> FakeTask {
 }
 
 impl EcsControl for FakeWorld {
+    async fn set_ready(&self, _cluster: &str, arn: &str, ready: bool) -> Result<()> {
+        let mut c = self.inner.lock().unwrap();
+        c.calls
+            .push(format!("PutAttributes ecs-boot.ready={ready}"));
+        if c.refuse_put_attributes {
+            return Err(Error::aws(
+                "PutAttributes",
+                arn,
+                "AccessDeniedException".into(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn instance_status(&self, _cluster: &str, _arn: &str) -> Result<String> {
         let mut c = self.inner.lock().unwrap();
         c.calls.push("DescribeContainerInstances");
@@ -157,10 +195,25 @@ impl EcsControl for FakeWorld {
 }
 
 impl AgentView for FakeWorld {
-    async fn container_instance_arn(&self) -> Option<String> {
+    async fn metadata(&self) -> std::result::Result<Metadata, Unavailable> {
         let mut c = self.inner.lock().unwrap();
         c.calls.push("agent /v1/metadata");
-        c.agent_up.then(|| CI_ARN.to_string())
+        let answer = c.agent_script.pop_front().unwrap_or(if c.agent_up {
+            AgentAnswer::Registered(CLUSTER)
+        } else {
+            AgentAnswer::NotListening
+        });
+        let registered = |cluster: &str, arn: Option<&str>| Metadata {
+            cluster: cluster.into(),
+            container_instance_arn: arn.map(String::from),
+            version: Some("Amazon ECS Agent - v1.90.0".into()),
+        };
+        match answer {
+            AgentAnswer::NotListening => Err(Unavailable::NotListening),
+            AgentAnswer::Broken => Err(Unavailable::Other("HTTP 500".into())),
+            AgentAnswer::NoInstance => Ok(registered(CLUSTER, None)),
+            AgentAnswer::Registered(cluster) => Ok(registered(cluster, Some(CI_ARN))),
+        }
     }
 
     async fn live_tasks(&self) -> Option<Vec<String>> {
