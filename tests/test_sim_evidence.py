@@ -34,6 +34,7 @@ SECRET = "Sim-Vv9-corr3ct-h0rse-SECRET-41xK"
 BUCKET = "sim-evidence"
 PREFIX = "boots/"
 JOURNAL = "ecs-boot.journal.txt"
+FILES = {"state.json", JOURNAL, "ecs-agent.log", "ecs.config.masked", "containers.log"}
 NEEDLES = {
     "password": SECRET,
     "base64(user:password)": base64.b64encode(f"{USER}:{SECRET}".encode()).decode(),
@@ -84,7 +85,9 @@ def test_a_failed_boot_under_systemd_uploads_its_journal_before_the_abandon(
         folders = {c["params"]["Key"].rsplit("/", 1)[0] + "/" for c in before}
         assert len(folders) == 1, folders
         folder = folders.pop()
+        # <prefix><instance-id>/<timestamp>/
         assert folder.startswith(f"{PREFIX}{world.instance_id}/"), folder
+        assert folder[len(f"{PREFIX}{world.instance_id}/"):].count("/") == 1, folder
         assert all(c["params"]["Bucket"] == BUCKET for c in before), before
         # systemd restarts a failed ecs-boot (Restart=on-failure): a later run may record again,
         # into its own folder, never into the first one after the ABANDON.
@@ -95,7 +98,8 @@ def test_a_failed_boot_under_systemd_uploads_its_journal_before_the_abandon(
         files = {o["Key"][len(folder):]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"]
                  .read().decode()
                  for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder).get("Contents", [])}
-        assert JOURNAL in files and "ecs.config.masked" in files, sorted(files)
+        assert set(files) == FILES, sorted(files)
+        assert {c["params"]["Key"][len(folder):] for c in before} == FILES
         leaks = [(name, what) for name, body in files.items()
                  for what, needle in NEEDLES.items() if needle in body]
         assert not leaks, f"secret uploaded: {leaks}"
