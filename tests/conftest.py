@@ -46,8 +46,9 @@ def pytest_configure(config):
 # so it would remove the simulated instance's system container or a fault row's containers; the
 # fault matrix refuses to run its Docker rows while another ecs-boot container exists, and its
 # table is printed by a plugin that must see every row in one process; the simulated instance's
-# stand-in ECS agent listens on 127.0.0.1:51678 and :51680.
-SERIAL_FILES = {"test_sim_instance.py", "test_faults.py"}
+# stand-in ECS agent listens on 127.0.0.1:51678 and :51680 (test_sim_evidence.py boots the same
+# instance).
+SERIAL_FILES = {"test_sim_instance.py", "test_sim_evidence.py", "test_faults.py"}
 # Files sharing a session fixture whose teardown removes what the other file still uses (the
 # busybox image test_drain.py, test_extensions.py and test_health.py import from
 # test_containers.py, which also removes it in one test): one worker runs them all.
