@@ -333,10 +333,7 @@ impl<C: Cloud> Run<'_, C> {
             let waited = self
                 .wait_for_step(&refresh_id, version, step, budget, &mut seen)
                 .await;
-            let failure = match waited {
-                Err(reason) => Some(reason),
-                Ok(()) => None,
-            };
+            let failure = waited.err();
             let all: Vec<Member> = seen
                 .iter()
                 .map(|(id, lc)| Member {

@@ -106,7 +106,7 @@ impl Fake {
         };
         match r.status.as_str() {
             "InProgress" => {
-                let boot = w.boots[&image(&*w, target)];
+                let boot = w.boots[&image(&w, target)];
                 let pending: Vec<String> = w
                     .group
                     .instances
