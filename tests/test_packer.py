@@ -841,7 +841,11 @@ test -z "$(ls -A /var/tmp)"
 # Not Amazon Linux: no CloudWatch agent, and its unit is left off (it would be skipped anyway).
 test ! -e /opt/aws/amazon-cloudwatch-agent
 test ! -e /etc/systemd/system/multi-user.target.wants/ecs-boot-cloudwatch-agent.service
+# The unit itself loads (verify also wants its ExecStart to exist: a stand-in, removed after).
+ctl=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
+mkdir -p "$(dirname $ctl)" && printf '#!/bin/sh\n' >$ctl && chmod +x $ctl
 systemd-analyze verify /usr/lib/systemd/system/ecs-boot-cloudwatch-agent.service
+rm -rf /opt/aws
 
 # Debian's systemd knows every directive of the unit: no compatibility drop-in.
 test ! -e /etc/systemd/system/ecs-boot.service.d/10-systemd-before-235.conf

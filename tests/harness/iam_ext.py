@@ -9,7 +9,9 @@ ARN AWS evaluates (Service Authorization Reference), from the request's paramete
 
 Limits (moto, not us): one resource per call (the first of a list: ecs-boot passes one container
 instance at a time), and every policy condition counts as met (ecs:cluster, kms:ViaService,
-ecs:CreateAction, aws:ResourceTag/...): the tests assert conditions from the plan instead.
+ecs:CreateAction, aws:ResourceTag/...): the tests assert conditions from the plan instead
+(cloudwatch:namespace too). And moto checks CloudWatch's actions as "monitoring:*", its signing
+name: `install()` renames them to IAM's "cloudwatch:*".
 """
 
 from __future__ import annotations
@@ -81,10 +83,35 @@ def _ssm_resource(self) -> str:
             f"{name.lstrip('/')}")
 
 
+# moto names the action after the SigV4 signing name ("monitoring:PutMetricData"); IAM's action
+# prefix differs from the signing name for CloudWatch ("cloudwatch:PutMetricData", Service
+# Authorization Reference), so a correct policy would be refused. The request's action is renamed
+# to what AWS evaluates.
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def _patch_action_prefix() -> None:
+    from moto.iam.access_control import IAMRequestBase
+
+    original = IAMRequestBase.__init__
+    if getattr(original, "_ecs_boot_patched", False):
+        return
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        prefix = IAM_PREFIX.get(self._service)
+        if prefix:
+            self._action = prefix + self._action[len(self._service):]
+
+    init._ecs_boot_patched = True
+    IAMRequestBase.__init__ = init
+
+
 def install() -> None:
     AutoScalingResponse._determine_resource = _asg_resource
     EC2ContainerServiceResponse._determine_resource = _ecs_resource
     SimpleSystemManagerResponse._determine_resource = _ssm_resource
+    _patch_action_prefix()
 
 
 def set_enforcement(after_calls: float) -> None:
