@@ -234,7 +234,10 @@ impl<W: DrainWorld> Drainer<'_, W> {
         let Some(ci_arn) = ci_arn else {
             return (None, Asked::Ecs);
         };
-        (self.world.running_tasks(self.cluster, ci_arn).await, Asked::Ecs)
+        (
+            self.world.running_tasks(self.cluster, ci_arn).await,
+            Asked::Ecs,
+        )
     }
 
     /// `true` once no task is live; `false` at the deadline.
