@@ -435,7 +435,7 @@ def test_engine_wait_has_a_deadline_and_docker_host_is_honoured(cx, tmp_path):
 def test_container_memory_is_reserved_from_ecs(imds, ecs_boot):
     imds.set_tags({"ecs-boot:cluster": "prod-web"})
     ecs_boot.write_config(
-        '[tags]\nwait = "1s"\n[imds]\ntimeout = "5s"\n'
+        '[tags]\nwait = "4s"\n[imds]\ntimeout = "5s"\n'
         '[ecs.settings]\nECS_RESERVED_MEMORY = "100"\n'
         f'[[container]]\nname = "cwagent"\nimage = "{IMAGE}"\nmemory_mib = 128\n'
         f'[[container]]\nname = "shipper"\nimage = "{IMAGE}"\nmemory_mib = 64\n'
