@@ -51,8 +51,6 @@ def parse_throttles(specs: list[str]) -> dict[str, tuple[float, float]]:
 
 
 class Instance:
-    ports: set[int] = set()
-
     def __init__(self, i: int, moto: MotoServer, binary: Path, work: Path, deadline: str):
         self.work = work / f"i{i}"
         self.imds = FakeImds(moto_url=moto.url).start()
@@ -61,11 +59,9 @@ class Instance:
         self.imds.life_cycle = "on-demand"
         self.env = base_env(moto.url, self.imds.url, self.work / "home")
         (self.work / "home").mkdir(parents=True, exist_ok=True)
-        # Reserved now, bound only when the agent starts: never hand one out twice.
+        # Reserved now, bound only when the agent starts: free_port never hands one out twice
+        # (the agents' admin ports included, which FakeAgent also draws from it).
         self.port = free_port()
-        while self.port in Instance.ports:
-            self.port = free_port()
-        Instance.ports.add(self.port)
         cfg = self.work / "config.toml"
         cfg.write_text(f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{self.port}"\n'
                        f'registration_timeout = "120s"\n[drain]\npoll_interval = "1s"\n'
@@ -173,7 +169,12 @@ def main() -> int:
             finished = done()
             calls = moto.calls()
             client = [c for c in calls if c["source"] == "client"]
-            accepted = [c for c in client if c["accepted"] and c["action"] != HEARTBEAT]
+            # The drain's metrics (one PutMetricData per drain while `[metrics] enabled`) are
+            # telemetry, counted apart as tests/test_drain.py does: the calls the drain needs
+            # are the ones the target bounds.
+            telemetry = [c for c in client if c["accepted"] and c["action"] == "PutMetricData"]
+            accepted = [c for c in client if c["accepted"]
+                        and c["action"] not in (HEARTBEAT, "PutMetricData")]
             refused = [c for c in client if c.get("fault") == "throttled"]
             heartbeats = [c for c in client if c["action"] == HEARTBEAT and c["accepted"]]
             latencies = []
@@ -216,7 +217,8 @@ def main() -> int:
                   f"{max((c['time'] for c in finished), default=storm_at) - storm_at:.1f} s")
             print(f"storm: AWS calls per termination {per_termination:.2f} (target ≤ "
                   f"{TARGET_CALLS}; retries apart): accepted {by_action}, of which {repeated} a "
-                  f"step's retry; heartbeats {len(heartbeats)}; throttled attempts {len(refused)}")
+                  f"step's retry; heartbeats {len(heartbeats)}; throttled attempts {len(refused)}; "
+                  f"telemetry apart: PutMetricData {len(telemetry)}")
             if latencies:
                 print(f"storm: last task gone → terminate CONTINUE p50 "
                       f"{pct(latencies, 50) * 1000:.0f} ms, p99 {pct(latencies, 99) * 1000:.0f} ms,"

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,10 +20,23 @@ from pathlib import Path
 AGENT_SCRIPT = Path(__file__).resolve().parent / "fake_ecs_agent.py"
 
 
+# Ports handed out by this process. The kernel knows nothing of a port chosen but not yet bound
+# (the fake agent opens its introspection port only when it "registers"), so without this, a
+# storm's 400 draws from ~28,000 ephemeral ports collide almost surely (the birthday bound).
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and never handed out before by this process."""
+    with _handed_out_lock:
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
