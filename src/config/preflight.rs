@@ -103,13 +103,7 @@ fn merge(into: &mut TagInputs, t: TagInputs) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::tags::tests::tags;
 
     #[test]
     fn lists_every_refusal_not_only_the_first() {

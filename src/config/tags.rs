@@ -134,10 +134,11 @@ fn check_attribute(tag: &str, name: &str, value: &str) -> Result<(), TagError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A tag map from literal pairs (the preflight's tests use it too).
+    pub(crate) fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
