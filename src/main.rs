@@ -12,17 +12,7 @@ fn main() {
     let cli = cli::Cli::parse();
     util::proxy::keep_local_endpoints_direct();
     util::logging::init();
-    // One thread: the agent mostly waits, and a small idle footprint matters on every instance.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ecs-boot: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
+    let runtime = util::runtime::single_threaded("ecs-boot");
     match runtime.block_on(cli.run()) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

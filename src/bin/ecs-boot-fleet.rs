@@ -26,16 +26,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     util::logging::init();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ecs-boot-fleet: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
+    let runtime = util::runtime::single_threaded("ecs-boot-fleet");
     let code = match cli.command {
         Command::Status(args) => runtime.block_on(fleet::run(args)),
         #[cfg(feature = "rollout")]

@@ -1,5 +1,5 @@
 //! Small shared pieces with no knowledge of ECS: host paths under `--root`, the atomic file writer,
-//! the clock, terminal escaping, bounded retries, logging set-up, systemd notification, proxy
+//! the clock, terminal escaping, bounded retries, the async runtime, logging set-up, systemd notification, proxy
 //! environment, version string.
 
 pub mod atomic_file;
@@ -12,4 +12,5 @@ pub mod notify;
 pub mod paths;
 pub mod proxy;
 pub mod retry;
+pub mod runtime;
 pub mod version;
