@@ -97,6 +97,7 @@ impl Error {
             Error::Env(_) => "fix the named tag or [ecs.settings] key; tags may only set placement and tuning variables (see the README's tag contract)".into(),
             Error::Location { .. } => "use s3://bucket/key or ssm:/parameter/name".into(),
             Error::Trust(_) => "point the tag at a location under the allowed prefixes, or add the prefix to [trust] in /etc/ecs-boot/config.toml or a config.d file (user data); see the README's trust rules".into(),
+            Error::Fetch { source, .. } if source.no_credentials => "give the instance an instance profile whose role may read it (the Terraform module attaches one), and check that IMDS is reachable with IMDSv2 tokens".into(),
             Error::Fetch { .. } => "check the object exists and the instance role may read it (s3:GetObject, or ssm:GetParameter plus kms:Decrypt)".into(),
             Error::NotSecure { .. } => "recreate the parameter with --type SecureString".into(),
             Error::Auth(_) => "fix the credentials object: Docker config.json ({\"auths\":{...}}), dockercfg, or {\"username\",\"password\",\"registry\"}".into(),

@@ -20,6 +20,29 @@ pub struct Aws {
 pub struct FetchError {
     pub location: String,
     pub problem: String,
+    /// The request never left: no credentials could be loaded (no instance role), so the
+    /// object's permissions are not the cause.
+    pub no_credentials: bool,
+}
+
+/// What `describe` says when the SDK could load no credentials. The chain's own message nests
+/// every provider's debug output; on an instance the two that count are these.
+const NO_CREDENTIALS: &str =
+    "no AWS credentials: none in the environment, and IMDS gave no instance role's credentials";
+
+/// Whether `e` failed before sending because no credentials could be loaded.
+pub fn credentials_missing(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// A fetched object or parameter. `secure` says whether SSM stored it encrypted.
@@ -33,6 +56,9 @@ pub struct Fetched {
 pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
     e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> String {
+    if credentials_missing(e) {
+        return NO_CREDENTIALS.to_string();
+    }
     match e.as_service_error() {
         Some(se) => match (se.code(), se.message()) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
@@ -155,6 +181,11 @@ impl Aws {
         let fail = |problem: String| FetchError {
             location: location.to_string(),
             problem,
+            no_credentials: false,
+        };
+        let sdk_fail = |e: &(dyn std::error::Error + 'static), problem: String| FetchError {
+            no_credentials: credentials_missing(e),
+            ..fail(problem)
         };
         let too_large = |n: usize| fail(format!("{n} bytes, over the {max_bytes}-byte limit"));
         match location {
@@ -166,7 +197,7 @@ impl Aws {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| fail(describe(&e)))?;
+                    .map_err(|e| sdk_fail(&e, describe(&e)))?;
                 if let Some(len) = out.content_length()
                     && u64::try_from(len).unwrap_or(u64::MAX) > max_bytes as u64
                 {
@@ -195,7 +226,7 @@ impl Aws {
                     .with_decryption(true)
                     .send()
                     .await
-                    .map_err(|e| fail(describe(&e)))?;
+                    .map_err(|e| sdk_fail(&e, describe(&e)))?;
                 let p = out
                     .parameter()
                     .ok_or_else(|| fail("no parameter in the answer".into()))?;

@@ -41,6 +41,16 @@ def _service(environ) -> str:
         return "unknown"
 
 
+def _access_key(environ) -> str | None:
+    """The access key ID a SigV4 request was signed with (an ID, not a secret): which
+    credentials a client used, e.g. the instance role's from IMDS."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        return auth.split("Credential=", 1)[1].split("/", 1)[0]
+    except IndexError:
+        return None
+
+
 def _s3_call(method: str, path: str, query: str) -> tuple[str, dict]:
     bucket, _, key = path.lstrip("/").partition("/")
     if not bucket:
@@ -310,7 +320,10 @@ class HarnessApp:
         entry = {"time": time.time(), "service": service, "action": action, "params": params,
                  "status": status, "accepted": status is not None and status < 400,
                  "error": error_of(status, data),
-                 "source": classify_source(environ.get("HTTP_USER_AGENT", "")), **extra}
+                 "source": classify_source(environ.get("HTTP_USER_AGENT", "")),
+                 "access_key": _access_key(environ),
+                 # Whether temporary credentials' token came along (never the token itself).
+                 "session_token": bool(environ.get("HTTP_X_AMZ_SECURITY_TOKEN")), **extra}
         self.log.add(entry)
         return entry
 

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TAGS_PREFIX = "/latest/meta-data/tags/instance"
+ROLE_PREFIX = "/latest/meta-data/iam/security-credentials/"
 
 DEFAULT_IDENTITY = {
     "instanceId": "i-0123456789abcdef0",
@@ -62,6 +63,9 @@ class FakeImds:
         self.life_cycle: str | None = None
         self.spot_action: dict | None = None
         self.rebalance: dict | None = None
+        # The instance profile's role and its credentials (meta-data/iam/security-credentials/),
+        # as EC2 serves them to the SDK's IMDS credentials provider; None: no role, 404.
+        self.role: tuple[str, dict] | None = None
         self._faults: list[Fault] = []
         self._delay = (0.0, "")  # (seconds, path prefix)
         self._oversize = (0, "")  # (bytes of padding, path prefix)
@@ -111,6 +115,14 @@ class FakeImds:
     def set_tags_enabled(self, enabled: bool) -> None:
         with self._lock:
             self.tags_enabled = enabled
+
+    def set_role(self, name: str, access_key: str, secret: str, token: str) -> None:
+        """Serve `name`'s temporary credentials, valid for six hours."""
+        creds = {"Code": "Success", "LastUpdated": _iso_in(0), "Type": "AWS-HMAC",
+                 "AccessKeyId": access_key, "SecretAccessKey": secret, "Token": token,
+                 "Expiration": _iso_in(6 * 3600)}
+        with self._lock:
+            self.role = (name, creds)
 
     def set_target_lifecycle_state(self, state: str | None) -> None:
         with self._lock:
@@ -216,6 +228,10 @@ class FakeImds:
                 if path.rstrip("/") == TAGS_PREFIX:
                     return "\n".join(self.tags)
                 return self.tags.get(path[len(TAGS_PREFIX) + 1:])
+            if path.startswith(ROLE_PREFIX) and self.role:
+                name, creds = self.role
+                rest = path[len(ROLE_PREFIX):]
+                return name if rest == "" else json.dumps(creds) if rest == name else None
             simple = {
                 "/latest/meta-data/instance-id": ident["instanceId"],
                 "/latest/meta-data/instance-type": ident["instanceType"],
