@@ -1,24 +1,19 @@
-# A complete deployment: a VPC across several AZs (public subnets with NAT gateways, private
-# subnets for the instances), one ECS cluster, and two instance groups in it: on-demand for the
-# base load and spot (several instance types) above it.
+# A complete deployment: a VPC across several AZs (modules/network: public subnets with NAT
+# gateways, private subnets for the instances, flow logs), one ECS cluster, and two instance groups
+# in it: on-demand for the base load and spot (several instance types) above it.
 
-# Zones are named explicitly: a new AZ in the region must not silently reshape the network.
-data "aws_availability_zones" "selected" {
-  state = "available"
+module "network" {
+  source = "../../modules/network"
 
-  filter {
-    name   = "zone-name"
-    values = local.requested_azs
+  name               = var.name
+  vpc_cidr           = var.vpc_cidr
+  availability_zones = var.availability_zones
+  single_nat_gateway = var.single_nat_gateway
+  flow_logs = {
+    # The role name this example has always used (the module's default is a unique name): a new
+    # role would replace the flow log itself.
+    iam_role_name = "${var.name}-flow-logs"
   }
-}
-
-data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
-
-locals {
-  requested_azs = coalesce(var.availability_zones, ["${var.region}a", "${var.region}b"])
-  azs           = local.requested_azs
-  az_count      = length(local.requested_azs)
 }
 
 # The cluster owns its capacity-provider association once, for every group in it.
@@ -44,9 +39,10 @@ module "on_demand" {
   create_cluster = false
   cluster_name   = module.cluster.name
 
-  vpc_id = aws_vpc.this.id
-  # Through the route table associations: the NAT route exists before the first launch.
-  subnet_ids = aws_route_table_association.private[*].subnet_id
+  vpc_id = module.network.vpc_id
+  # Known once each subnet's route table (with its NAT route) is associated: the way to the AWS
+  # APIs exists before the first launch.
+  subnet_ids = module.network.private_subnet_ids
 
   ami_ssm_parameter = var.ami_ssm_parameter
   instance_type     = "m6i.large"
@@ -80,8 +76,8 @@ module "spot" {
   create_cluster = false
   cluster_name   = module.cluster.name
 
-  vpc_id     = aws_vpc.this.id
-  subnet_ids = aws_route_table_association.private[*].subnet_id
+  vpc_id     = module.network.vpc_id
+  subnet_ids = module.network.private_subnet_ids
 
   ami_ssm_parameter = var.ami_ssm_parameter
   min_size          = 0

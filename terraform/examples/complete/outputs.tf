@@ -1,11 +1,11 @@
 output "vpc_id" {
   description = "ID of the VPC."
-  value       = aws_vpc.this.id
+  value       = module.network.vpc_id
 }
 
 output "private_subnet_ids" {
   description = "Private subnets the instances run in."
-  value       = aws_subnet.private[*].id
+  value       = module.network.private_subnet_ids
 }
 
 output "autoscaling_group_names" {

@@ -5,7 +5,7 @@
 resource "aws_security_group" "alb" {
   name_prefix = "${var.name}-alb-"
   description = "${var.name} load balancer"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   lifecycle {
     create_before_destroy = true
@@ -27,7 +27,7 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   ip_protocol       = "tcp"
   from_port         = 32768
   to_port           = 65535
-  cidr_ipv4         = var.vpc_cidr
+  cidr_ipv4         = module.network.vpc_cidr_block
 }
 
 resource "aws_lb" "this" {
@@ -35,7 +35,7 @@ resource "aws_lb" "this" {
   #checkov:skip=CKV2_AWS_28:A WAF web ACL is the application owner's choice; the example ships none.
   name                       = var.name
   load_balancer_type         = "application"
-  subnets                    = aws_route_table_association.public[*].subnet_id
+  subnets                    = module.network.public_subnet_ids
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection

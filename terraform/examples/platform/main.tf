@@ -4,6 +4,19 @@
 
 data "aws_caller_identity" "current" {}
 
+module "network" {
+  source = "../../modules/network"
+
+  name               = var.name
+  vpc_cidr           = var.vpc_cidr
+  availability_zones = var.availability_zones
+  flow_logs = {
+    # The name this example has always used: a new name would replace the group, and a year of
+    # flow logs with it.
+    log_group_name = "/vpc/${var.name}"
+  }
+}
+
 locals {
   # ecs-boot's drain deadline per group; the service's load balancer must deregister a task well
   # within the shorter one.
@@ -29,8 +42,8 @@ module "on_demand" {
   name              = "${var.name}-od"
   create_cluster    = false
   cluster_name      = module.cluster.name
-  vpc_id            = aws_vpc.this.id
-  subnet_ids        = aws_route_table_association.private[*].subnet_id
+  vpc_id            = module.network.vpc_id
+  subnet_ids        = module.network.private_subnet_ids
   ami_ssm_parameter = var.ami_ssm_parameter
   instance_type     = "m6i.large"
   min_size          = 1
@@ -54,8 +67,8 @@ module "spot" {
   name              = "${var.name}-spot"
   create_cluster    = false
   cluster_name      = module.cluster.name
-  vpc_id            = aws_vpc.this.id
-  subnet_ids        = aws_route_table_association.private[*].subnet_id
+  vpc_id            = module.network.vpc_id
+  subnet_ids        = module.network.private_subnet_ids
   ami_ssm_parameter = var.ami_ssm_parameter
   min_size          = 0
   max_size          = 12

@@ -49,7 +49,7 @@ module "web" {
   # then too.
   drain_deadline_seconds = min(values(local.drain_deadline)...)
   load_balancer = {
-    vpc_id               = aws_vpc.this.id
+    vpc_id               = module.network.vpc_id
     listener_arn         = aws_lb_listener.https.arn
     priority             = 10
     deregistration_delay = 60

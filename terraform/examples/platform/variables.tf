@@ -17,14 +17,9 @@ variable "vpc_cidr" {
 }
 
 variable "availability_zones" {
-  description = "Availability Zones (one public and one private subnet each). null picks <region>a and <region>b."
+  description = "Availability Zones (one public and one private subnet each; 2-6, validated by modules/network). null picks <region>a and <region>b."
   type        = list(string)
   default     = null
-
-  validation {
-    condition     = var.availability_zones == null || (length(coalesce(var.availability_zones, [])) >= 2 && length(coalesce(var.availability_zones, [])) <= 6)
-    error_message = "availability_zones must list 2-6 zones."
-  }
 }
 
 variable "ami_ssm_parameter" {
