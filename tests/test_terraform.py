@@ -258,6 +258,8 @@ def test_standard_layout():
         assert (TF / f).is_file(), f"terraform/{f} missing"
     for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
         assert (TF / "modules" / "cluster" / f).is_file(), f"terraform/modules/cluster/{f} missing"
+    for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (TF / "modules" / "network" / f).is_file(), f"terraform/modules/network/{f} missing"
     for ex in ("complete", "minimal"):
         for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
             assert (TF / "examples" / ex / f).is_file(), f"terraform/examples/{ex}/{f} missing"
@@ -289,14 +291,28 @@ def test_examples(mod):
     for g in groups.values():
         assert g["create_cluster"] is False and g["cluster_name"] == "${module.cluster.name}"
     assert "mixed_instances" in groups["spot"] and "mixed_instances" not in groups["on_demand"]
-    res = complete["resource"]
+    # The VPC comes from modules/network, in complete and platform alike.
+    network = parse_dir(TF / "modules" / "network")
+    res = network["resource"]
     assert {"aws_vpc", "aws_subnet", "aws_nat_gateway", "aws_internet_gateway", "aws_route_table"} <= set(res)
     assert set(res["aws_subnet"]) == {"public", "private"}
     for subnet in res["aws_subnet"].values():
         assert "local.az_count" in str(subnet["count"])
-    vc = complete["variable"]["availability_zones"]
-    assert ">= 2" in str(vc["validation"]), "the complete example must span at least two AZs"
-    assert "aws_route_table_association.private[*].subnet_id" in str(groups["on_demand"]["subnet_ids"])
+    assert ">= 2" in str(network["variable"]["availability_zones"]["validation"]), "the VPC must span at least two AZs"
+    # Instances launch only into subnets whose route table, with its NAT route inline, is associated.
+    assert "route" in res["aws_route_table"]["private"], "the private default route must be inline"
+    assert "aws_route_table_association.private[*].subnet_id" in str(network["output"]["private_subnet_ids"]["value"])
+    assert "aws_vpc" not in complete["resource"]
+    assert one(complete["module"]["network"]["source"]) == "../../modules/network"
+    assert "module.network.private_subnet_ids" in str(groups["on_demand"]["subnet_ids"])
+
+    # A deployment applied before modules/network keeps its network: every resource of the module
+    # is moved there from the example's old address (same type and name).
+    for ex in ("complete", "platform"):
+        with (TF / "examples" / ex / "moved.tf").open() as fh:
+            moves = _norm(hcl2.load(fh))["moved"]
+        pairs = {(m["from"].strip("${}"), m["to"].strip("${}")) for m in moves}
+        assert pairs == {(f"{t}.{n}", f"module.network.{t}.{n}") for t, named in res.items() for n in named}, ex
 
     minimal = parse_dir(TF / "examples" / "minimal")
     assert "aws_vpc" not in minimal["resource"], "the minimal example takes existing subnets"
