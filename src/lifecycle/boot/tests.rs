@@ -89,6 +89,11 @@ fn refused<T>(out: Result<T>) -> Error {
     }
 }
 
+/// A `[trust]` section with these lines.
+fn trust(lines: &[&str]) -> String {
+    format!("[trust]\n{}", lines.concat())
+}
+
 fn fetches(instance: &FakeInstance) -> Vec<String> {
     instance
         .calls()
@@ -262,7 +267,7 @@ async fn an_unknown_ecs_boot_tag_is_warned_about() {
 // the config fragment a tag names
 
 /// Fragments may come from under this prefix: the trusted config's placeholder, substituted.
-const FRAGMENTS: &str = "[trust]\nfragment_prefixes = [\"s3://cfg-${account_id}/fragments/\"]\n";
+const FRAGMENT_PREFIXES: &str = "fragment_prefixes = [\"s3://cfg-${account_id}/fragments/\"]\n";
 
 fn fragment_at() -> String {
     format!("s3://cfg-{ACCOUNT_ID}/fragments/web.toml")
@@ -275,7 +280,7 @@ async fn a_fragment_tag_under_the_allowed_prefix_is_fetched_and_merged() {
     let h = host();
     let instance = FakeInstance::with_tags(&[CLUSTER_TAG, ("ecs-boot:config", &fragment_at())])
         .object(&fragment_at(), FRAGMENT.as_bytes(), false);
-    let (out, _) = h.prepare(FRAGMENTS, &instance).await;
+    let (out, _) = h.prepare(&trust(&[FRAGMENT_PREFIXES]), &instance).await;
     let p = out.unwrap();
     assert_eq!(
         p.config.ecs.attributes.get("team").map(String::as_str),
@@ -310,7 +315,7 @@ async fn a_fragment_tag_outside_the_allowed_prefixes_is_refused_without_a_fetch(
         FRAGMENT.as_bytes(),
         false,
     );
-    let (out, known) = h.prepare(FRAGMENTS, &instance).await;
+    let (out, known) = h.prepare(&trust(&[FRAGMENT_PREFIXES]), &instance).await;
     let e = refused(out);
     assert!(matches!(e, Error::Trust(_)), "{e}");
     let msg = e.to_string();
@@ -331,7 +336,10 @@ async fn a_fragment_tag_is_ignored_without_a_fetch_when_the_config_is_locked() {
     let h = host();
     let instance = FakeInstance::with_tags(&[CLUSTER_TAG, ("ecs-boot:config", &fragment_at())])
         .object(&fragment_at(), FRAGMENT.as_bytes(), false);
-    let config = format!("[ecs]\nlocked = [\"config\"]\n{FRAGMENTS}");
+    let config = format!(
+        "[ecs]\nlocked = [\"config\"]\n{}",
+        trust(&[FRAGMENT_PREFIXES])
+    );
     let (out, _) = h.prepare(&config, &instance).await;
     let p = out.unwrap();
     assert!(p.config.ecs.attributes.is_empty());
@@ -348,7 +356,7 @@ async fn a_fragment_that_is_not_utf8_is_refused_naming_its_location() {
             b"[ecs.attributes]\nteam = \"\xff\"\n",
             false,
         );
-    let (out, _) = h.prepare(FRAGMENTS, &instance).await;
+    let (out, _) = h.prepare(&trust(&[FRAGMENT_PREFIXES]), &instance).await;
     let msg = refused(out).to_string();
     assert!(
         msg.contains(&fragment_at()) && msg.contains("not UTF-8"),
@@ -358,14 +366,18 @@ async fn a_fragment_that_is_not_utf8_is_refused_naming_its_location() {
 
 // registry credentials
 
-const CREDS_FENCE: &str = "[trust]\nregistry_auth_prefixes = [\"ssm:/ecs-boot/registry/\"]\n";
+/// Credentials a tag names may come from under this prefix.
+const CREDS_PREFIXES: &str = "registry_auth_prefixes = [\"ssm:/ecs-boot/registry/\"]\n";
 
 #[tokio::test(start_paused = true)]
 async fn credentials_the_trusted_config_names_are_fetched_wherever_they_are() {
     let h = host();
     let at = "s3://any-bucket/hub.json";
     let instance = FakeInstance::with_tags(&[CLUSTER_TAG]).object(at, AUTH.as_bytes(), false);
-    let config = format!("[ecs]\nregistry_auth = \"{at}\"\n{CREDS_FENCE}");
+    let config = format!(
+        "[ecs]\nregistry_auth = \"{at}\"\n{}",
+        trust(&[CREDS_PREFIXES])
+    );
     let (out, _) = h.prepare(&config, &instance).await;
     let p = out.unwrap();
     assert_eq!(p.auth.unwrap().registries(), ["registry.example.com"]);
@@ -396,7 +408,7 @@ async fn credentials_a_tag_names_outside_the_allowed_prefixes_are_refused_withou
         AUTH.as_bytes(),
         false,
     );
-    let (out, _) = h.prepare(CREDS_FENCE, &instance).await;
+    let (out, _) = h.prepare(&trust(&[CREDS_PREFIXES]), &instance).await;
     let e = refused(out);
     assert!(matches!(e, Error::Trust(_)), "{e}");
     let msg = e.to_string();
@@ -418,7 +430,7 @@ async fn credentials_a_tag_names_under_the_allowed_prefixes_are_fetched_if_a_sec
         let at = "ssm:/ecs-boot/registry/hub";
         let instance = FakeInstance::with_tags(&[CLUSTER_TAG, ("ecs-boot:registry-auth", at)])
             .object(at, AUTH.as_bytes(), secure);
-        let (out, _) = h.prepare(CREDS_FENCE, &instance).await;
+        let (out, _) = h.prepare(&trust(&[CREDS_PREFIXES]), &instance).await;
         assert_eq!(fetches(&instance).len(), 1, "secure={secure}");
         match out {
             Ok(p) => {
@@ -444,7 +456,9 @@ async fn credentials_a_fragment_names_are_fenced_like_a_tag() {
         .object(&fragment_at(), fragment.as_bytes(), false)
         .object(at, AUTH.as_bytes(), false);
     let config = format!(
-        "[trust]\nfragment_prefixes = [\"s3://cfg-${{account_id}}/fragments/\"]\nregistry_auth_prefixes = [\"ssm:/ecs-boot/registry/\"]\nfragment_keys = [\"ecs.registry_auth\"]\n"
+        "[trust]
+{FRAGMENT_PREFIXES}{CREDS_PREFIXES}fragment_keys = [\"ecs.registry_auth\"]
+"
     );
     let (out, _) = h.prepare(&config, &instance).await;
     let msg = refused(out).to_string();
@@ -473,7 +487,7 @@ async fn oversized_or_invalid_credentials_are_refused_naming_the_location_never_
         let h = host();
         let instance = FakeInstance::with_tags(&[CLUSTER_TAG, ("ecs-boot:registry-auth", at)])
             .object(at, bytes, true);
-        let (out, _) = h.prepare(CREDS_FENCE, &instance).await;
+        let (out, _) = h.prepare(&trust(&[CREDS_PREFIXES]), &instance).await;
         let e = refused(out);
         let msg = e.to_string();
         assert!(msg.contains(at), "{name}: {msg}");
@@ -574,7 +588,8 @@ async fn state_json_records_every_phase_and_the_instance_without_secrets() {
     .object(&fragment_at(), FRAGMENT.as_bytes(), false)
     .object(creds, AUTH.as_bytes(), true);
     let config = format!(
-        "[trust]\nfragment_prefixes = [\"s3://cfg-${{account_id}}/fragments/\"]\nregistry_auth_prefixes = [\"ssm:/ecs-boot/registry/\"]\n"
+        "[trust]
+{FRAGMENT_PREFIXES}{CREDS_PREFIXES}"
     );
     let (out, known) = h.prepare(&config, &instance).await;
     let p = out.unwrap();
