@@ -118,9 +118,15 @@ impl Cli {
             Command::Render(args) => {
                 let config = Config::load(&config_path)?;
                 let imds = crate::sources::imds::Imds::new(config.imds.timeout);
-                let prepared =
-                    boot::prepare(&config, &paths, &imds, None, &mut boot::Known::default())
-                        .await?;
+                let prepared = boot::prepare(
+                    &config,
+                    &paths,
+                    &imds,
+                    &boot::ConnectAws,
+                    None,
+                    &mut boot::Known::default(),
+                )
+                .await?;
                 let text = &prepared.rendered.text;
                 if args.show_secrets {
                     print!("{text}");

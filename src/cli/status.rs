@@ -1,7 +1,7 @@
 //! `ecs-boot status [--json] [--watch] [--check-render]`: the command around status.rs.
 
 use crate::config::Config;
-use crate::lifecycle::boot::{self, Known};
+use crate::lifecycle::boot::{self, ConnectAws, Known};
 use crate::sources::ecs_agent::Introspection;
 use crate::sources::imds::Imds;
 use crate::status::report::{self, Report};
@@ -59,7 +59,16 @@ fn print_report(report: &Report, json: bool) {
 /// A fresh render through the same code path as `run`, compared with the file on disk.
 async fn render_drift(config: &Config, paths: &Paths) -> Option<String> {
     let imds = Imds::new(config.imds.timeout);
-    match boot::prepare(config, paths, &imds, None, &mut Known::default()).await {
+    match boot::prepare(
+        config,
+        paths,
+        &imds,
+        &ConnectAws,
+        None,
+        &mut Known::default(),
+    )
+    .await
+    {
         Err(e) => Some(format!("cannot render from the live sources: {e}")),
         Ok(p) => {
             let on_disk = std::fs::read(paths.ecs_config()).unwrap_or_default();

@@ -4,7 +4,7 @@
 use super::{Agent, Life};
 use crate::config::{Config, OnFailure};
 use crate::error::Result;
-use crate::lifecycle::boot::{self, Known, Prepared, phase};
+use crate::lifecycle::boot::{self, ConnectAws, Known, Prepared, phase};
 use crate::lifecycle::handlers::{self, Hook};
 use crate::lifecycle::hook::{GroupHooks, HookAction};
 use crate::lifecycle::machine::{Cause, Event, Stage};
@@ -20,6 +20,7 @@ impl Agent {
             &self.config,
             &self.paths,
             &self.imds,
+            &ConnectAws,
             Some(&self.store),
             &mut life.known,
         )
@@ -92,6 +93,7 @@ impl Agent {
             &self.config,
             &self.paths,
             &self.imds,
+            &ConnectAws,
             Some(&self.store),
             &mut known,
         )

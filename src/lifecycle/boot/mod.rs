@@ -1,6 +1,17 @@
 //! The config phase: identity and tags from IMDS, registry credentials from S3 or SSM, and
 //! ecs.config on disk. `run` and `render` share this code path, so `render` shows exactly what
 //! `run` would write.
+//!
+//! The phase reaches IMDS, S3 and SSM only through the traits in ports.rs, so each step is
+//! unit-tested against an in-memory instance (fake.rs, tests.rs).
+
+#[cfg(test)]
+pub mod fake;
+mod ports;
+#[cfg(test)]
+mod tests;
+
+pub use ports::{Connect, ConnectAws, Fetch, InstanceMetadata};
 
 use crate::config::Config;
 use crate::config::layers::{self, AgentEnv};
@@ -8,7 +19,7 @@ use crate::config::tags::{self, TagInputs};
 use crate::ecs_config::{self, Rendered};
 use crate::error::{Error, Result};
 use crate::sources::aws::{Aws, Fetched};
-use crate::sources::imds::{Identity, Imds};
+use crate::sources::imds::Identity;
 use crate::sources::location::Location;
 use crate::sources::registry_auth::{self, RegistryAuth};
 use crate::status::state::{EcsConfigRecord, Instance, PhaseStatus, StateStore};
@@ -45,8 +56,9 @@ pub async fn phase<T>(
     out.map(|(v, _)| v)
 }
 
-/// Everything the config phase learned, kept for the later phases.
-pub struct Prepared {
+/// Everything the config phase learned, kept for the later phases. `A`: the clients for the
+/// instance's region (`Aws`, or the tests' in-memory ones).
+pub struct Prepared<A = Aws> {
     /// The baked config with the `ecs-boot:config` fragment merged over it, if the tag names one.
     pub config: Config,
     pub identity: Identity,
@@ -55,24 +67,37 @@ pub struct Prepared {
     pub auth: Option<RegistryAuth>,
     pub auth_location: Option<String>,
     pub rendered: Rendered,
-    pub aws: Aws,
+    pub aws: A,
 }
 
 /// What the boot learned before it failed: enough to find and ABANDON the launch hook.
-#[derive(Default)]
-pub struct Known {
+pub struct Known<A = Aws> {
     pub identity: Option<Identity>,
-    pub aws: Option<Aws>,
+    pub aws: Option<A>,
     pub tags: Option<TagInputs>,
 }
 
-pub async fn prepare(
+impl<A> Default for Known<A> {
+    fn default() -> Self {
+        Known {
+            identity: None,
+            aws: None,
+            tags: None,
+        }
+    }
+}
+
+/// The config phase: identity from `imds`, clients for its region from `connect`, tags (waited
+/// for), the fragment a tag names, registry credentials, and ecs.config rendered (not written).
+/// What it learned on the way is left in `known`, also when it fails.
+pub async fn prepare<C: Connect>(
     config: &Config,
     paths: &Paths,
-    imds: &Imds,
+    imds: &impl InstanceMetadata,
+    connect: &C,
     rec: Recorder<'_>,
-    known: &mut Known,
-) -> Result<Prepared> {
+    known: &mut Known<C::Clients>,
+) -> Result<Prepared<C::Clients>> {
     let (identity, trusted) = phase(rec, "identity", async {
         let id = imds.identity().await?;
         // The trusted layers' ${region}, ${account_id} and ${instance_id} become real values.
@@ -95,7 +120,7 @@ pub async fn prepare(
             })
         });
     }
-    let aws = Aws::load(&identity.region).await;
+    let aws = connect.connect(&identity.region).await;
     known.identity = Some(identity.clone());
     known.aws = Some(aws.clone());
 
@@ -193,7 +218,7 @@ pub fn close_gate(paths: &Paths) {
 
 /// Opens the gate: the per-boot ready marker `gate` checks against ecs.config. Not written while
 /// the instance is warmed, so a warming instance's ECS agent never registers.
-pub fn open_gate(prepared: &Prepared, paths: &Paths) -> Result<()> {
+pub fn open_gate<A>(prepared: &Prepared<A>, paths: &Paths) -> Result<()> {
     let sha = ecs_config::sha256_hex(prepared.rendered.text.as_bytes());
     ecs_config::write_atomic(&paths.ready_marker(), format!("{sha}\n").as_bytes())?;
     Ok(())
@@ -201,7 +226,7 @@ pub fn open_gate(prepared: &Prepared, paths: &Paths) -> Result<()> {
 
 /// Writes ecs.config and records what was written. An open gate (a reload) stays open for the
 /// old file and the new one while the file is replaced; `open_gate` then narrows it to the new.
-pub async fn write(prepared: &Prepared, paths: &Paths, rec: &StateStore) -> Result<()> {
+pub async fn write<A>(prepared: &Prepared<A>, paths: &Paths, rec: &StateStore) -> Result<()> {
     phase(Some(rec), "ecs-config-write", async {
         let text = prepared.rendered.text.as_bytes();
         if let Ok(open) = std::fs::read_to_string(paths.ready_marker()) {
@@ -263,7 +288,7 @@ fn required_tags(config: &Config) -> Vec<String> {
 /// Reads tags until every required one is present: Auto Scaling propagates tags shortly after
 /// launch, so they can be missing for the first seconds of a boot.
 async fn wait_for_tags(
-    imds: &Imds,
+    imds: &impl InstanceMetadata,
     required: &[String],
     wait: Duration,
 ) -> Result<BTreeMap<String, String>> {
@@ -328,7 +353,7 @@ async fn wait_for_tags(
 /// Parses `raw` (named `key` in errors), checks it against the allowed prefixes when `fence`
 /// is given (before any request is made), and fetches what it points to, at most 64 KiB.
 async fn fetch_location(
-    aws: &Aws,
+    aws: &impl Fetch,
     raw: &str,
     key: String,
     what: &'static str,
@@ -349,7 +374,7 @@ async fn fetch_location(
 }
 
 /// The fragment a tag names, merged over the trusted config (which decides what it may change).
-async fn fetch_fragment(aws: &Aws, baked: &Config, raw: &str) -> Result<Config> {
+async fn fetch_fragment(aws: &impl Fetch, baked: &Config, raw: &str) -> Result<Config> {
     let key = format!("tag {}", tags::CONFIG);
     let fence = Some((
         baked.trust.fragment_prefixes.as_slice(),
@@ -364,7 +389,7 @@ async fn fetch_fragment(aws: &Aws, baked: &Config, raw: &str) -> Result<Config> 
 /// Registry credentials at `raw` (named `key` in errors); an SSM parameter must be a SecureString.
 /// `fence`: the allowed prefixes, when the location came from the untrusted channel.
 pub async fn fetch_registry_auth(
-    aws: &Aws,
+    aws: &impl Fetch,
     raw: &str,
     key: String,
     fence: Option<&[String]>,
