@@ -577,8 +577,10 @@ def test_gate_and_status_before_during_and_after_a_boot(world, ecs_boot):
 
     # ecs.config written, the daemon goes on (waiting for the ECS agent, which never comes).
     proc = spawn_until_written(ecs_boot)
-    gate = ecs_boot.run("gate")
-    assert gate.returncode == 0, gate.stderr
+    # The gate opens a moment after the write (the ready marker follows [[bootstrap]] and the
+    # warm-pool check of the target lifecycle state): wait for it, never before the write.
+    gate = wait_for(lambda: (g := ecs_boot.run("gate")).returncode == 0 and g, timeout=30,
+                    what="the gate to open")
     assert world.cluster in gate.stderr
     status = ecs_boot.run("status")
     assert status.returncode == 3, status.stdout  # in progress
