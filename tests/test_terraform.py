@@ -596,12 +596,30 @@ def rust_code(path: Path) -> str:
 OPERATOR_ONLY = ("fleet", "bin", "cli/preflight.rs")
 
 
+# `#[cfg(test)]` (other attributes may follow) then `mod name;`: a module compiled for tests only.
+TEST_ONLY_MOD = re.compile(r"#\[cfg\(test\)\]\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;")
+
+
+def cfg_test_files(files: list[Path]) -> set[Path]:
+    """Files (or module folders) declared behind `#[cfg(test)]`: fakes and tests, never shipped."""
+    out: set[Path] = set()
+    for f in files:
+        child_dir = f.parent if f.name in ("mod.rs", "lib.rs", "main.rs") else f.parent / f.stem
+        for name in TEST_ONLY_MOD.findall(f.read_text()):
+            out |= {child_dir / f"{name}.rs", child_dir / name}
+    return out
+
+
 def rust_sources() -> list[Path]:
+    """The shipped agent's sources: operator-only parts and test-only modules left out."""
     if not SRC.is_dir():
         return []
-    return sorted(p for p in SRC.rglob("*.rs")
-                  if p.relative_to(SRC).parts[0] not in OPERATOR_ONLY
-                  and p.relative_to(SRC).as_posix() not in OPERATOR_ONLY)
+    files = sorted(SRC.rglob("*.rs"))
+    test_only = cfg_test_files(files)
+    return [p for p in files
+            if p.relative_to(SRC).parts[0] not in OPERATOR_ONLY
+            and p.relative_to(SRC).as_posix() not in OPERATOR_ONLY
+            and not any(t == p or t in p.parents for t in test_only)]
 
 
 def sdk_operations() -> dict[str, set[str]]:

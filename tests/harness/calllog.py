@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import logging
 import re
 import threading
 import time
@@ -18,6 +19,8 @@ from urllib.parse import parse_qsl
 
 from . import admin, lifecycle, refresh
 from .throttle import Throttles
+
+log = logging.getLogger(__name__)
 
 # Query-protocol keys that say nothing about the call.
 _NOISE = {"Action", "Version"}
@@ -327,6 +330,22 @@ class HarnessApp:
         self.log.add(entry)
         return entry
 
+    def _moto_crashed(self, environ, start_response, service, action, params, e) -> list[bytes]:
+        """moto raised instead of answering: werkzeug would log a traceback nobody reads and the
+        client would retry blind. AWS answers 500 InternalFailure; the call log keeps the cause
+        (`moto_errors()` lists them, and the Terraform harness prints them when a run fails)."""
+        log.exception("moto raised on %s:%s", service, action)
+        rule = {"status": 500, "code": "InternalFailure", "message": "moto raised (harness)"}
+        status, headers, data = error_response(service, environ, rule)
+        start_response(status, headers)
+        self._entry(environ, service, action, params, 500, data, fault="moto-raised",
+                    exception=f"{type(e).__name__}: {e}"[:500])
+        return [data]
+
+    def moto_errors(self) -> list[dict]:
+        """Calls moto raised on (see `_moto_crashed`)."""
+        return [c for c in self.log.entries() if c.get("fault") == "moto-raised"]
+
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_harness"):
@@ -376,7 +395,12 @@ class HarnessApp:
 
         with lifecycle.LOCK:
             # Materialise the response inside the lock: moto may do its work lazily.
-            response = list(self.moto_app(environ, recording_start_response))
+            try:
+                response = list(self.moto_app(environ, recording_start_response))
+            except Exception as e:  # a moto bug: answer as AWS would, and make it visible
+                if not aws_call or status_holder:
+                    raise
+                return self._moto_crashed(environ, start_response, service, action, params, e)
             refresh.step_all()  # a completed hook or a scaling call may let a refresh move on
             if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
                 lifecycle.reset()

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,13 +214,34 @@ class TerraformRoot:
 
     def run(self, *args: str, ok=(0,), timeout: int | None = None) -> subprocess.CompletedProcess:
         cmd = [terraform_bin(), *args]
-        r = subprocess.run(cmd, cwd=self.dir, env=self.env(), capture_output=True, text=True,
-                           timeout=timeout or self.timeout)
+        try:
+            r = subprocess.run(cmd, cwd=self.dir, env=self.env(), capture_output=True, text=True,
+                               timeout=timeout or self.timeout)
+        except subprocess.TimeoutExpired as e:
+            self.log.append((list(args), "timeout"))
+            raise TerraformError(f"terraform {' '.join(args)} in {self.dir} still running after "
+                                 f"{e.timeout} s\n{_text(e.stdout)[-6000:]}\n{_text(e.stderr)[-3000:]}"
+                                 f"\n{self.moto_evidence()}") from None
         self.log.append((list(args), r.returncode))
         if r.returncode not in ok:
             raise TerraformError(f"terraform {' '.join(args)} in {self.dir} exited "
-                                 f"{r.returncode}\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}")
+                                 f"{r.returncode}\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
+                                 f"\n{self.moto_evidence()}")
         return r
+
+    def moto_evidence(self, last: int = 20) -> str:
+        """What moto answered: every call it raised on or refused with a 5xx, and the last calls.
+        A hung or failed run is otherwise a wall of provider output with no cause."""
+        try:
+            with urllib.request.urlopen(f"{self.moto_url}/_harness/calls", timeout=10) as resp:
+                calls = json.load(resp)["calls"]
+        except (OSError, ValueError, KeyError) as err:
+            return f"(moto's call log unreadable: {err})"
+        line = lambda c: (f"  {c['service']}:{c['action']} -> {c['status']} {c.get('error') or ''}"
+                          f" {c.get('exception') or ''}".rstrip())
+        bad = [line(c) for c in calls if (c.get("status") or 0) >= 500]
+        return "\n".join(["moto 5xx answers:", *(bad or ["  none"]),
+                          f"moto's last {last} calls:", *map(line, calls[-last:])])
 
     def _var_args(self, vars: dict | None) -> list[str]:
         if not vars:
@@ -268,6 +290,10 @@ class TerraformRoot:
     def destroy(self, vars: dict | None = None, *extra: str) -> subprocess.CompletedProcess:
         return self.run("destroy", "-input=false", "-no-color", "-auto-approve",
                         *self._var_args(vars), *extra)
+
+
+def _text(out: bytes | str | None) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
 
 
 # --- moto side --------------------------------------------------------------------------------
