@@ -329,8 +329,24 @@ mod tests {
     }
 
     /// Self-signed for 127.0.0.1 (not a CA, valid until 2126): a certificate no trust store has.
-    const UNTRUSTED_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBlDCCATugAwIBAgIUQrX17gHIdurD+G9p5AY+ejXZQ+cwCgYIKoZIzj0EAwIw\nGDEWMBQGA1UEAwwNZWNzLWJvb3QgdGVzdDAgFw0yNjExMzAyMDQyMzZaGA8yMTI2\nMTEwNjIwNDIzNlowGDEWMBQGA1UEAwwNZWNzLWJvb3QgdGVzdDBZMBMGByqGSM49\nAgEGCCqGSM49AwEHA0IABFE/Aq8ewqxCUcpsGmPjYgzK3IJT+qoSWOJJMRDTyrkk\n3Fmh2Y5EYNBzEQK57km59Nrw9d8GBGKjFjmmsSyawMmjYTBfMB0GA1UdDgQWBBQO\nXqiaUhdUId88DDcbT/U6fP/+ZTAfBgNVHSMEGDAWgBQOXqiaUhdUId88DDcbT/U6\nfP/+ZTAPBgNVHREECDAGhwR/AAABMAwGA1UdEwEB/wQCMAAwCgYIKoZIzj0EAwID\nRwAwRAIgVWrf50tdrxpZ21EcSurx+4K2lvLRBM79l3REK58ScVQCIAX/cqbxWefh\n7SOc7s0W1rLGWrAq9SNseNrlJCiMBCoe\n-----END CERTIFICATE-----";
-    const UNTRUSTED_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfJ6QH6W39JGIBeku\nN0LGGb7U+LiJevmoHAZceTA6LiGhRANCAARRPwKvHsKsQlHKbBpj42IMytyCU/qq\nEljiSTEQ08q5JNxZodmORGDQcxECue5JufTa8PXfBgRioxY5prEsmsDJ\n-----END PRIVATE KEY-----";
+    const UNTRUSTED_CERT: &str = "\
+        -----BEGIN CERTIFICATE-----\n\
+        MIIBlDCCATugAwIBAgIUQrX17gHIdurD+G9p5AY+ejXZQ+cwCgYIKoZIzj0EAwIw\n\
+        GDEWMBQGA1UEAwwNZWNzLWJvb3QgdGVzdDAgFw0yNjExMzAyMDQyMzZaGA8yMTI2\n\
+        MTEwNjIwNDIzNlowGDEWMBQGA1UEAwwNZWNzLWJvb3QgdGVzdDBZMBMGByqGSM49\n\
+        AgEGCCqGSM49AwEHA0IABFE/Aq8ewqxCUcpsGmPjYgzK3IJT+qoSWOJJMRDTyrkk\n\
+        3Fmh2Y5EYNBzEQK57km59Nrw9d8GBGKjFjmmsSyawMmjYTBfMB0GA1UdDgQWBBQO\n\
+        XqiaUhdUId88DDcbT/U6fP/+ZTAfBgNVHSMEGDAWgBQOXqiaUhdUId88DDcbT/U6\n\
+        fP/+ZTAPBgNVHREECDAGhwR/AAABMAwGA1UdEwEB/wQCMAAwCgYIKoZIzj0EAwID\n\
+        RwAwRAIgVWrf50tdrxpZ21EcSurx+4K2lvLRBM79l3REK58ScVQCIAX/cqbxWefh\n\
+        7SOc7s0W1rLGWrAq9SNseNrlJCiMBCoe\n\
+        -----END CERTIFICATE-----";
+    const UNTRUSTED_KEY: &str = "\
+        -----BEGIN PRIVATE KEY-----\n\
+        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfJ6QH6W39JGIBeku\n\
+        N0LGGb7U+LiJevmoHAZceTA6LiGhRANCAARRPwKvHsKsQlHKbBpj42IMytyCU/qq\n\
+        EljiSTEQ08q5JNxZodmORGDQcxECue5JufTa8PXfBgRioxY5prEsmsDJ\n\
+        -----END PRIVATE KEY-----";
 
     /// A TLS server on 127.0.0.1 with `UNTRUSTED_CERT` that answers every request `{}`; counts
     /// connections accepted and handshakes completed.
