@@ -1,5 +1,6 @@
 //! The one CloudWatch call ecs-boot makes, PutMetricData, signed (SigV4) with the SDK's
-//! credentials and sent through the SDK's HTTP client (rustls, proxies from the environment as
+//! credentials and sent through the SDK's HTTP client (rustls over ring as in
+//! src/sources/aws.rs, proxies from the environment as
 //! the SDK's default client reads them). The endpoint follows the SDK's variables:
 //! `AWS_ENDPOINT_URL_CLOUDWATCH`, else `AWS_ENDPOINT_URL`, else the regional endpoint.
 
@@ -36,7 +37,7 @@ impl CloudWatch {
         let connector = Connector::builder()
             .proxy_config(ProxyConfig::from_env())
             .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
+                tls::rustls_provider::CryptoMode::Ring,
             ))
             .build();
         CloudWatch {
