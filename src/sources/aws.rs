@@ -2,13 +2,12 @@
 //! `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary runs against AWS and against emulators.
 
 use crate::sources::capped;
+use crate::sources::https::https_client;
 use crate::sources::location::Location;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_smithy_http_client::{ConnectorBuilder, proxy::ProxyConfig, tls};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -78,26 +77,6 @@ pub fn error_code<E: ProvideErrorMetadata>(
     e.as_service_error()
         .and_then(|s| s.code())
         .map(str::to_string)
-}
-
-/// The HTTPS client of every SDK client (and of aws-config's credential providers): the SDK's
-/// default client (hyper 1, rustls, the system's trust store, proxies from `HTTPS_PROXY` /
-/// `NO_PROXY`) with ring as rustls' crypto instead of aws-lc, a much larger C library (sizes in
-/// bench/results/README.md). The cost: ring offers no post-quantum key exchange (aws-lc's
-/// X25519MLKEM768), named in the README.
-pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .proxy_config(ProxyConfig::from_env());
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.build()
-    })
 }
 
 impl Aws {
@@ -278,8 +257,6 @@ impl Aws {
 mod tests {
     use super::*;
     use crate::sources::capped::test_server;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     async fn aws_at(url: &str) -> Aws {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -325,92 +302,6 @@ mod tests {
         assert_eq!(
             aws_at(&url).await.fetch(&s3, 65_536).await.unwrap().bytes,
             b"{}"
-        );
-    }
-
-    /// Self-signed for 127.0.0.1 (not a CA, valid until 2126): a certificate no trust store has.
-    const UNTRUSTED_CERT: &str = "\
-        -----BEGIN CERTIFICATE-----\n\
-        MIIBlDCCATugAwIBAgIUQrX17gHIdurD+G9p5AY+ejXZQ+cwCgYIKoZIzj0EAwIw\n\
-        GDEWMBQGA1UEAwwNZWNzLWJvb3QgdGVzdDAgFw0yNjExMzAyMDQyMzZaGA8yMTI2\n\
-        MTEwNjIwNDIzNlowGDEWMBQGA1UEAwwNZWNzLWJvb3QgdGVzdDBZMBMGByqGSM49\n\
-        AgEGCCqGSM49AwEHA0IABFE/Aq8ewqxCUcpsGmPjYgzK3IJT+qoSWOJJMRDTyrkk\n\
-        3Fmh2Y5EYNBzEQK57km59Nrw9d8GBGKjFjmmsSyawMmjYTBfMB0GA1UdDgQWBBQO\n\
-        XqiaUhdUId88DDcbT/U6fP/+ZTAfBgNVHSMEGDAWgBQOXqiaUhdUId88DDcbT/U6\n\
-        fP/+ZTAPBgNVHREECDAGhwR/AAABMAwGA1UdEwEB/wQCMAAwCgYIKoZIzj0EAwID\n\
-        RwAwRAIgVWrf50tdrxpZ21EcSurx+4K2lvLRBM79l3REK58ScVQCIAX/cqbxWefh\n\
-        7SOc7s0W1rLGWrAq9SNseNrlJCiMBCoe\n\
-        -----END CERTIFICATE-----";
-    const UNTRUSTED_KEY: &str = "\
-        -----BEGIN PRIVATE KEY-----\n\
-        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfJ6QH6W39JGIBeku\n\
-        N0LGGb7U+LiJevmoHAZceTA6LiGhRANCAARRPwKvHsKsQlHKbBpj42IMytyCU/qq\n\
-        EljiSTEQ08q5JNxZodmORGDQcxECue5JufTa8PXfBgRioxY5prEsmsDJ\n\
-        -----END PRIVATE KEY-----";
-
-    /// A TLS server on 127.0.0.1 with `UNTRUSTED_CERT` that answers every request `{}`; counts
-    /// connections accepted and handshakes completed.
-    async fn serve_untrusted_tls() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from_pem_slice(UNTRUSTED_CERT.as_bytes()).unwrap()],
-            PrivateKeyDer::from_pem_slice(UNTRUSTED_KEY.as_bytes()).unwrap(),
-        )
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}", listener.local_addr().unwrap());
-        let (accepted, handshakes) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let counts = (accepted.clone(), handshakes.clone());
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                accepted.fetch_add(1, Ordering::SeqCst);
-                let (acceptor, handshakes) = (acceptor.clone(), handshakes.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(sock).await else {
-                        return;
-                    };
-                    handshakes.fetch_add(1, Ordering::SeqCst);
-                    let mut buf = [0u8; 4096];
-                    let _ = tls.read(&mut buf).await;
-                    let _ = tls
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                        .await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        (url, counts.0, counts.1)
-    }
-
-    #[tokio::test]
-    async fn the_https_client_refuses_a_certificate_no_trusted_root_signed() {
-        let (url, accepted, handshakes) = serve_untrusted_tls().await;
-        let s3 = Location::parse("s3://b-1/creds.json").unwrap();
-        let err = aws_at(&url)
-            .await
-            .fetch(&s3, 65_536)
-            .await
-            .err()
-            .expect("an object served over TLS with an untrusted certificate was accepted")
-            .to_string();
-        assert!(err.contains("UnknownIssuer"), "{err}");
-        assert!(
-            accepted.load(Ordering::SeqCst) >= 1,
-            "never reached the server"
-        );
-        assert_eq!(
-            handshakes.load(Ordering::SeqCst),
-            0,
-            "a handshake completed"
         );
     }
 }

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod capped;
 pub mod ecs_agent;
+pub mod https;
 pub mod imds;
 pub mod location;
 pub mod registry_auth;
