@@ -16,6 +16,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from harness.fake_ecs_agent import parse_ecs_config
+from harness.moto_ext import make_client
 from harness.procs import wait_for
 
 TTL = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -236,6 +237,41 @@ def test_call_log_records_s3_ssm_ecs_and_resets(moto, world):
     assert calls[1]["params"] == {"Name": name, "WithDecryption": True}
     requests.delete(moto.admin_url + "/calls")
     assert moto.calls() == []
+
+
+def test_moto_raising_is_an_aws_500_in_the_call_log(moto, monkeypatch):
+    """A moto bug answers 500 InternalFailure (as AWS's own faults do) and is recorded with its
+    cause, instead of a traceback in werkzeug's log and a client retrying blind."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    def broken(self):
+        raise RuntimeError("moto bug stand-in")
+
+    monkeypatch.setattr(EC2ContainerServiceBackend, "list_clusters", broken)
+    moto.reset_calls()
+    ecs = make_client("ecs", moto.url)
+    with pytest.raises(ClientError) as err:
+        ecs.list_clusters()
+    assert err.value.response["Error"]["Code"] == "InternalFailure"
+    crashes = moto.app.moto_errors()  # the client retried the 500: one entry per attempt
+    assert crashes and {(c["action"], c["status"], c["exception"]) for c in crashes} == {
+        ("ListClusters", 500, "RuntimeError: moto bug stand-in")}
+
+
+def test_fidelity_delete_of_a_gone_capacity_provider_is_a_client_error(moto):
+    from harness.terraform import install_moto_fidelity
+    install_moto_fidelity()
+    moto.reset_calls()
+    ecs = make_client("ecs", moto.url)
+    ecs.create_capacity_provider(name="cp-gone", autoScalingGroupProvider={
+        "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:"
+                               "0:autoScalingGroupName/g"})
+    ecs.delete_capacity_provider(capacityProvider="cp-gone")
+    with pytest.raises(ClientError) as err:
+        ecs.delete_capacity_provider(capacityProvider="cp-gone")
+    assert err.value.response["Error"]["Code"] == "ClientException"
+    assert "does not exist" in err.value.response["Error"]["Message"]
+    assert moto.app.moto_errors() == []
 
 
 # --- fake ECS agent -------------------------------------------------------------------------

@@ -353,6 +353,20 @@ def install_moto_fidelity() -> None:
 
     EC2ContainerServiceBackend.create_capacity_provider = create_capacity_provider
 
+    # DeleteCapacityProvider of one that is gone: AWS answers a ClientException (Terraform's
+    # delete treats "capacity provider does not exist" as done); moto 5.2.1 raises AttributeError,
+    # a 500 the provider retries for minutes (a suspect for a destroy that hung in CI).
+    delete_cp = EC2ContainerServiceBackend.delete_capacity_provider
+
+    def delete_capacity_provider(self, name_or_arn):
+        if self._get_provider(name_or_arn) is None:
+            raise EcsClientException(
+                "The specified capacity provider does not exist. Specify a valid name or ARN "
+                "and try again.")
+        return delete_cp(self, name_or_arn)
+
+    EC2ContainerServiceBackend.delete_capacity_provider = delete_capacity_provider
+
     # Auto Scaling keeps reconciling a group with its desired capacity: instances that lose their
     # scale-in protection above it are scaled in (Terraform's group delete relies on that: it sets
     # the capacity to 0, then lifts the protection, then waits for the instances to go).
