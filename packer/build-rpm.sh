@@ -96,6 +96,7 @@ log "cargo zigbuild ${profile_args[*]} ${build_args[*]}"
 start=$(date +%s)
 cargo zigbuild "${profile_args[@]}" "${build_args[@]}" >&2
 log "binary built in $(($(date +%s) - start)) s: $target_dir/$target/$profile/ecs-boot"
+packer/slim-agent "$target_dir/$target/$profile/ecs-boot"
 
 # generate-rpm names its output <name>-<version>-<release>.<arch>.rpm under target/<triple>/.
 version="$(cargo metadata --no-deps --format-version 1 --offline |

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -612,6 +613,30 @@ def test_binary_needs_at_most_glibc_2_26(rpm_path: Path) -> None:
     assert versions, "no GLIBC_ symbol versions found: is the binary dynamically linked against glibc?"
     too_new = sorted(v for v in versions if v > MAX_GLIBC)
     assert not too_new, f"symbols need glibc {['.'.join(map(str, v)) for v in too_new]} > 2.26 (Amazon Linux 2)"
+
+
+def _elf_type_and_sections(binary: Path) -> tuple[int, set[str]]:
+    """e_type (2 = a position-dependent executable, 3 = PIE) and the section names of a 64-bit
+    little-endian ELF file."""
+    data = binary.read_bytes()
+    assert data[:6] == b"\x7fELF\x02\x01", "not a 64-bit little-endian ELF file"
+    (e_type,) = struct.unpack_from("<H", data, 16)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab_off = headers[shstrndx][4]
+    names = {data[strtab_off + h[0]:data.index(b"\0", strtab_off + h[0])].decode() for h in headers}
+    return e_type, names
+
+
+@pytest.mark.e2e
+def test_shipped_binary_is_position_dependent_without_unwind_tables(rpm_path: Path) -> None:
+    """build.rs links the agent -no-pie and packer/slim-agent removes the unwind tables (sizes
+    and costs in bench/results/README.md)."""
+    e_type, sections = _elf_type_and_sections(rpm_path.parent / "ecs-boot")
+    assert e_type == 2, f"ELF type {e_type}: the agent is linked as PIE"
+    assert {".text", ".rodata"} <= sections
+    assert not sections & {".eh_frame", ".eh_frame_hdr"}, "unwind tables shipped"
 
 
 @pytest.mark.e2e

@@ -53,6 +53,12 @@ impl Agent {
             signals.stop().await;
             return Event::Stop;
         };
+        if !drained {
+            // From here the agent sleeps and polls: the boot path's code pages go back to the
+            // kernel (src/util/pageout.rs).
+            let bytes = crate::util::pageout::release_own_code();
+            tracing::debug!(bytes, "in service: the boot path's code pages released");
+        }
         // The essential containers' health runs beside the watch: a death for good under
         // `[health] on_essential_failure = "drain"` ends it like an operator drain.
         let (trigger, event) = tokio::select! {
