@@ -227,6 +227,10 @@ class Bench:
         # A copy: a concurrent cargo build must not swap the binary halfway through the run.
         self.binary = self.tmp / "ecs-boot"
         shutil.copy2(self.source_binary, self.binary)
+        # Written back to disk, as an AMI's binary is: a just-copied file's pages are dirty in the
+        # page cache, and the kernel cannot drop dirty pages (src/util/pageout.rs would not work).
+        with open(self.binary, "rb") as f:
+            os.fsync(f.fileno())
         fleet_binary = self.source_binary.with_name("ecs-boot-fleet")
         if fleet_binary.is_file():  # the operator's binary, beside it (bench/fleet_status.py)
             shutil.copy2(fleet_binary, self.tmp / "ecs-boot-fleet")
@@ -251,7 +255,9 @@ class Bench:
 
     def env(self, imds: FakeImds, home: Path) -> dict:
         home.mkdir(parents=True, exist_ok=True)
-        return {**base_env(self.moto.url, imds.url, home), **self.docker["env"]}
+        # ECS_BOOT_LOG passes through: `ECS_BOOT_LOG=debug bench/bench.py --keep` to look inside.
+        passed = {k: os.environ[k] for k in ("ECS_BOOT_LOG",) if k in os.environ}
+        return {**base_env(self.moto.url, imds.url, home), **self.docker["env"], **passed}
 
     def fresh_world(self) -> tuple[FakeImds, object]:
         """A fresh moto (reset) and IMDS with one instance in Pending:Wait (build_world)."""
@@ -527,8 +533,10 @@ class Bench:
             calls = self.moto.calls(source="client")
             imds_log = http_json("GET", imds.admin_url + "/log")[1]
             peak_kib = _status_field(proc.pid, "VmHWM")
-            # Where the RSS is: anonymous (heap, stacks) vs file-backed (the binary's pages).
+            # Where the RSS is: anonymous (heap, stacks) vs file-backed (the binary's own pages,
+            # and the shared libraries': libc, libm, ld.so).
             split = {k: _status_field(proc.pid, k) / 1024 for k in ("RssAnon", "RssFile")}
+            split["binary"] = _mapped_rss_kib(proc.pid, self.binary) / 1024
             threads = _status_field(proc.pid, "Threads")
         finally:
             if proc and proc.poll() is None:
@@ -540,6 +548,7 @@ class Bench:
         res = {"seconds": round(elapsed, 1), "rss_mib": summary(rss),
                "peak_rss_since_start_mib": peak_kib / 1024,
                "rss_anon_mib": split["RssAnon"], "rss_file_mib": split["RssFile"],
+               "rss_binary_mib": split["binary"],
                "threads": threads,
                "cpu_seconds": cpu, "cpu_percent": 100 * cpu / elapsed,
                "aws_calls": len(calls), "imds_requests": len(imds_log["requests"]),
@@ -655,6 +664,18 @@ def _status_field(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def _mapped_rss_kib(pid: int, path: Path) -> int:
+    """The resident KiB of `path`'s mappings in the process (/proc/<pid>/smaps)."""
+    total, ours = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's header line
+            ours = line.endswith(" " + str(path))
+        elif ours and line.startswith("Rss:"):
+            total += int(head[1])
+    return total
 
 
 def _vm_rss_kib(pid: int) -> int:
@@ -796,8 +817,9 @@ def markdown(r: dict) -> str:
             f"{i.get('life_cycle', 'on-demand')} instance | RSS "
             f"{i['rss_mib']['median']:.1f} MiB (max {i['rss_mib']['max']:.1f}); CPU "
             f"{i['cpu_percent']:.3f} % ({i['cpu_seconds']:.2f} s) | at the end: anonymous "
-            f"{i['rss_anon_mib']:.1f} MiB + file-backed (the binary's pages) "
-            f"{i['rss_file_mib']:.1f} MiB, {i['threads']} threads; peak RSS since start "
+            f"{i['rss_anon_mib']:.1f} MiB + file-backed {i['rss_file_mib']:.1f} MiB (the "
+            f"binary's own pages {i.get('rss_binary_mib', 0):.1f}, the rest shared libraries), "
+            f"{i['threads']} threads; peak RSS since start "
             f"{i['peak_rss_since_start_mib']:.1f} MiB; meanwhile {i['aws_calls']} AWS calls, "
             f"{i['imds_requests']} IMDS requests (drain watch: lifecycle state every 15 s, spot "
             f"notice every 5 s on spot instances; jittered) | ≤ 8 MiB, "

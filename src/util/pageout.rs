@@ -5,9 +5,10 @@
 //! over `.text` (the SDK clients, TLS, TOML, Docker) and the kernel maps 64 KiB around every page
 //! fault. Those pages are clean and file-backed, so `MADV_PAGEOUT` on the binary's read-only
 //! mappings hands them back: the kernel drops them (nothing else maps the agent's binary) and the
-//! watch loop faults back in only the little it runs. The cost, named in the README: the next
-//! drain reads its code from disk again (a few milliseconds of EBS reads at its start). Kernels
-//! before 5.4 have no `MADV_PAGEOUT`; there it is a no-op.
+//! watch loop faults back in only the little it runs. When work comes (a drain, a reload) the
+//! binary is read back in one pass. The cost, named in the README: that read (the binary's size,
+//! sequential, from the instance's root volume) at the start of a drain. Kernels before 5.4 have
+//! no `MADV_PAGEOUT`; there the agent stays as it was.
 
 use nix::sys::mman::{MmapAdvise, madvise};
 use std::ffi::c_void;
@@ -41,9 +42,22 @@ pub fn read_only_mappings(maps: &str, exe: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Advises the kernel to reclaim the agent binary's resident pages. Returns the bytes advised
-/// (0 when nothing could be: no `/proc`, an old kernel). Never fails the caller.
+/// Advises the kernel to reclaim the agent binary's resident pages, and to read them back one
+/// by one when touched (`MADV_RANDOM`: no readahead, so the watch loop's faults bring back only
+/// what it runs, not 128 KiB around each). Returns the bytes advised (0 when nothing could be:
+/// no `/proc`, an old kernel). Never fails the caller.
 pub fn release_own_code() -> usize {
+    advise_own_code(&[MmapAdvise::MADV_RANDOM, MmapAdvise::MADV_PAGEOUT])
+}
+
+/// Undoes `release_own_code` when the agent has work again (a drain, a reload): readahead back
+/// on, and the whole binary read back in one sequential pass (`MADV_WILLNEED` starts it without
+/// waiting) instead of page by page as the drain's code faults.
+pub fn restore_own_code() -> usize {
+    advise_own_code(&[MmapAdvise::MADV_NORMAL, MmapAdvise::MADV_WILLNEED])
+}
+
+fn advise_own_code(advice: &[MmapAdvise]) -> usize {
     let (Ok(exe), Ok(maps)) = (std::fs::read_link("/proc/self/exe"), read_maps()) else {
         return 0;
     };
@@ -55,17 +69,17 @@ pub fn release_own_code() -> usize {
         let Some(addr) = NonNull::new(start as *mut c_void) else {
             continue;
         };
-        // SAFETY: the range is one of this process's own file-backed, read-only mappings, read
-        // from /proc/self/maps just now, and nothing unmaps the executable's image while the
-        // process runs. MADV_PAGEOUT only drops clean pages, which fault back in from the file
-        // on the next access: no memory's contents change.
-        match unsafe { madvise(addr, len, MmapAdvise::MADV_PAGEOUT) } {
-            Ok(()) => advised += len,
-            Err(e) => {
-                tracing::debug!(error = %e, "MADV_PAGEOUT refused; the agent's code stays resident");
+        for &a in advice {
+            // SAFETY: the range is one of this process's own file-backed, read-only mappings,
+            // read from /proc/self/maps just now, and nothing unmaps the executable's image
+            // while the process runs. These advices only change which clean pages stay
+            // resident and how they are read back from the file: no memory's contents change.
+            if let Err(e) = unsafe { madvise(addr, len, a) } {
+                tracing::debug!(error = %e, advice = ?a, "madvise refused on the agent's code");
                 return advised;
             }
         }
+        advised += len;
     }
     advised
 }
@@ -107,11 +121,16 @@ mod tests {
     }
 
     #[test]
-    fn the_running_test_binarys_code_can_be_released_and_still_runs() {
+    fn the_running_test_binarys_code_can_be_released_restored_and_still_runs() {
         // Linux 5.4+ answers with the bytes advised; an older kernel with 0. Either way the code
-        // faults back in: this assertion runs after it.
-        let advised = release_own_code();
-        assert!(advised == 0 || advised >= 4096, "{advised}");
+        // faults back in: the assertions after each call run it.
+        let released = release_own_code();
+        assert!(released == 0 || released >= 4096, "{released}");
         assert_eq!(read_only_mappings(MAPS, "/usr/bin/ecs-boot").len(), 2);
+        let restored = restore_own_code();
+        assert!(
+            restored == 0 || restored == released,
+            "{restored} vs {released}"
+        );
     }
 }

@@ -67,6 +67,9 @@ impl Agent {
             }
             r = watch::in_service(&self.imds, &SystemClock, &p.config, drained, signals) => r,
         };
+        if !drained {
+            crate::util::pageout::restore_own_code();
+        }
         if trigger.is_some() {
             life.trigger = trigger;
         }
