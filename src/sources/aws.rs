@@ -4,6 +4,10 @@
 use crate::sources::capped;
 use crate::sources::https::https_client;
 use crate::sources::location::Location;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -79,6 +83,25 @@ pub fn error_code<E: ProvideErrorMetadata>(
         .map(str::to_string)
 }
 
+/// Where an instance's agent takes credentials from: the environment (a test, an emulator, an
+/// override in a systemd drop-in), then the instance role through IMDS — the two `describe`
+/// names when neither has any. Not the SDK's default chain: its profile files, SSO, web-identity
+/// and container providers are for other hosts, a profile file dropped on the instance must not
+/// choose the agent's identity, and building the web-identity provider's STS client was 10 % of
+/// the config phase's instructions (bench/results/profile-boot.md). Operator commands run
+/// off-instance keep the default chain (`load_default`).
+fn instance_credentials() -> CredentialsProviderChain {
+    let imds = ProviderConfig::default().with_http_client(https_client());
+    CredentialsProviderChain::first_try(
+        "Environment",
+        EnvironmentVariableCredentialsProvider::new(),
+    )
+    .or_else(
+        "Ec2InstanceMetadata",
+        ImdsCredentialsProvider::builder().configure(&imds).build(),
+    )
+}
+
 impl Aws {
     /// `region` is the instance's, from its identity document, unless `AWS_REGION` overrides it.
     pub async fn load(region: &str) -> Aws {
@@ -88,6 +111,7 @@ impl Aws {
             .unwrap_or_else(|| region.to_string());
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https_client())
+            .credentials_provider(instance_credentials())
             .region(Region::new(region))
             .retry_config(
                 RetryConfig::standard()
@@ -259,16 +283,9 @@ mod tests {
     use crate::sources::capped::test_server;
 
     async fn aws_at(url: &str) -> Aws {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(https_client())
-            .endpoint_url(url)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .load()
-            .await;
-        Aws { sdk }
+        Aws {
+            sdk: crate::sources::https::tests::sdk_at(url, https_client()).await,
+        }
     }
 
     #[tokio::test]

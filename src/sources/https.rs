@@ -105,4 +105,4 @@ impl HttpConnector for SchemeConnector {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,9 +4,10 @@ use super::*;
 use crate::sources::capped::test_server;
 use aws_config::{BehaviorVersion, Region};
 
-/// An S3 client at `url` over `client`, with static test credentials.
-async fn s3_at(url: &str, client: SharedHttpClient) -> aws_sdk_s3::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+/// The SDK's configuration for a local server at `url` over `client`, with static test
+/// credentials (also src/sources/aws.rs's tests).
+pub(crate) async fn sdk_at(url: &str, client: SharedHttpClient) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .http_client(client)
         .endpoint_url(url)
         .region(Region::new("us-east-1"))
@@ -14,7 +15,12 @@ async fn s3_at(url: &str, client: SharedHttpClient) -> aws_sdk_s3::Client {
             "test", "test", None, None, "test",
         ))
         .load()
-        .await;
+        .await
+}
+
+/// An S3 client at `url` over `client`.
+async fn s3_at(url: &str, client: SharedHttpClient) -> aws_sdk_s3::Client {
+    let sdk = sdk_at(url, client).await;
     let conf = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(true)
         .build();
