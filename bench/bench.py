@@ -632,7 +632,10 @@ def run_storm(binary: Path, instances: int) -> dict:
     calls = re.search(r"AWS calls per termination ([\d.]+)", out.stdout)
     met = "storm result: met" in out.stdout
     if not lines:
-        return {"summary": "not measured", "detail": (out.stderr or out.stdout)[-400:],
+        said = out.stderr or out.stdout
+        outcomes = next((line for line in said.splitlines() if line.startswith("storm: outcomes")),
+                        "")
+        return {"summary": "not measured", "detail": f"{outcomes} {said[-400:]}".strip(),
                 "verdict": "**not measured**"}
     wanted = TARGETS["storm_instances"]
     if not met:
