@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -239,6 +240,8 @@ def main() -> int:
         for x in instances:
             x.stop()
         moto.stop()
+        for x in instances[:1]:  # what the context manager could not remove under live writers
+            shutil.rmtree(x.work.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
