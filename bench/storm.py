@@ -128,21 +128,31 @@ def main() -> int:
     ap.add_argument("--throttle", action="append", default=[], metavar="SERVICE=RATE[/BURST]",
                     help="account-level rate for ecs-boot's calls; 'none' turns it off")
     ap.add_argument("--deadline", default="5m", help="[drain] deadline of each instance")
+    ap.add_argument("--wave", type=int, default=25,
+                    help="instances booted together before the next wave starts")
     args = ap.parse_args()
     binary = Path(args.binary).resolve()
     throttles = parse_throttles(args.throttle)
     moto = MotoServer().start()
     instances: list[Instance] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="ecs-boot-storm-") as tmp:
+        # The instances are stopped in `finally`, after this block: the context manager's
+        # removal may meet their last writes, so what it leaves is removed there.
+        with tempfile.TemporaryDirectory(prefix="ecs-boot-storm-",
+                                         ignore_cleanup_errors=True) as tmp:
             started = time.monotonic()
-            for i in range(args.instances):
-                instances.append(Instance(i, moto, binary, Path(tmp), args.deadline))
             try:
-                wait_for(lambda: all(x.start_agent() for x in instances), timeout=300,
-                         interval=0.2, what="every ecs.config written")
-                wait_for(lambda: booted(instances), timeout=1200, interval=0.5,
-                         what="every instance in service")
+                # In waves: the storm is the terminations at once. Booting 200 ecs-boots and 200
+                # Python fake agents at once saturates the one moto process (connect timeouts,
+                # 340 s registrations) before a drain is ever reached.
+                for first in range(0, args.instances, args.wave):
+                    wave = [Instance(i, moto, binary, Path(tmp), args.deadline)
+                            for i in range(first, min(first + args.wave, args.instances))]
+                    instances.extend(wave)
+                    wait_for(lambda: all(x.start_agent() for x in wave), timeout=300,
+                             interval=0.2, what="every ecs.config written")
+                    wait_for(lambda: booted(wave), timeout=600, interval=0.5,
+                             what="every instance in service")
             except (TimeoutError, RuntimeError):
                 outcomes = Counter((x.state or {}).get("outcome") for x in instances)
                 print(f"storm: outcomes {dict(outcomes)}", file=sys.stderr)
