@@ -31,7 +31,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKER = REPO / "packer"
 SCRIPTS = sorted((PACKER / "scripts").glob("*.sh"))
-SHELL_FILES = sorted(p for p in PACKER.rglob("*.sh"))
+SHELL_FILES = sorted([*PACKER.rglob("*.sh"), PACKER / "slim-agent"])
 TEMPLATE_FILES = sorted(PACKER.glob("*.pkr.hcl"))
 TARGET = "x86_64-unknown-linux-gnu"
 MAX_GLIBC = (2, 26)
