@@ -88,7 +88,10 @@ class Instance:
 
     def start_agent(self) -> bool:
         if self.agent is None and (self.root / "etc/ecs/ecs.config").exists():
-            self.agent = FakeAgent(self.env, ["--stop-delay", "0.5", "--poll-interval", "1",
+            # A poll every 5 s, not 1: 200 agents polling every second kept the one moto process
+            # busy on their polls alone. The storm's latency starts at the agent's last StopTask,
+            # so how soon the agent notices DRAINING is not part of it.
+            self.agent = FakeAgent(self.env, ["--stop-delay", "0.5", "--poll-interval", "5",
                                               "--config", str(self.root / "etc/ecs/ecs.config"),
                                               "--instance-id", self.world.instance_id],
                                    self.work / "fake-agent.log", self.port)
@@ -164,8 +167,10 @@ def main() -> int:
                 raise
             boot_s = time.monotonic() - started
             rss = sorted(x.rss_kib() / 1024 for x in instances)
-            for x in instances:
+            for n, x in enumerate(instances, 1):
                 x.agent.add_tasks("web", kind="service", count=2)
+                if n % 25 == 0:
+                    print(f"storm: tasks on {n} instances", file=sys.stderr, flush=True)
             time.sleep(1)
             moto.reset_calls()
             for service, (rate, burst) in throttles.items():
