@@ -12,6 +12,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -90,8 +91,8 @@ pub fn error_code<E: ProvideErrorMetadata>(
 /// choose the agent's identity, and building the web-identity provider's STS client was 10 % of
 /// the config phase's instructions (bench/results/profile-boot.md). Operator commands run
 /// off-instance keep the default chain (`load_default`).
-fn instance_credentials() -> CredentialsProviderChain {
-    let imds = ProviderConfig::default().with_http_client(https_client());
+fn instance_credentials(http: SharedHttpClient) -> CredentialsProviderChain {
+    let imds = ProviderConfig::default().with_http_client(http);
     CredentialsProviderChain::first_try(
         "Environment",
         EnvironmentVariableCredentialsProvider::new(),
@@ -109,9 +110,11 @@ impl Aws {
             .ok()
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| region.to_string());
+        // One client for the SDK and the IMDS credentials provider: one connector cache.
+        let http = https_client();
         let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(https_client())
-            .credentials_provider(instance_credentials())
+            .http_client(http.clone())
+            .credentials_provider(instance_credentials(http))
             .region(Region::new(region))
             .retry_config(
                 RetryConfig::standard()
