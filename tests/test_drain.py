@@ -159,10 +159,11 @@ def test_undrain_returns_a_drained_instance_to_service(moto, world, ecs_boot, fa
     assert stop(proc) == 0
 
 
-def test_termination_makes_three_aws_calls(moto, world, ecs_boot, fake_agent):
+def test_termination_makes_two_aws_calls(moto, world, ecs_boot, fake_agent):
     """The terminate hook is remembered from the launch's discovery: termination needs no
-    DescribeLifecycleHooks (DescribeContainerInstances, UpdateContainerInstancesState,
-    CompleteLifecycleAction), heartbeats apart."""
+    DescribeLifecycleHooks, nor a status read before DRAINING (nothing returns a terminating
+    instance to ACTIVE): UpdateContainerInstancesState and CompleteLifecycleAction, heartbeats
+    apart."""
     proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.2)
     moto.reset_calls()
     scale_in(moto, world)
@@ -170,23 +171,27 @@ def test_termination_makes_three_aws_calls(moto, world, ecs_boot, fake_agent):
     calls = [c["action"] for c in moto.calls(source="client")
              if c["action"] != "RecordLifecycleActionHeartbeat"]
     # The drain's metrics (one PutMetricData, `[metrics] enabled`) are telemetry, counted apart:
-    # the three calls are what a termination needs from the control plane.
+    # the two calls are what a termination needs from the control plane.
     assert calls.count("PutMetricData") <= 1, calls
     assert sorted(c for c in calls if c != "PutMetricData") == [
-        "CompleteLifecycleAction", "DescribeContainerInstances", "UpdateContainerInstancesState"], calls
+        "CompleteLifecycleAction", "UpdateContainerInstancesState"], calls
     assert stop(proc) == 0
 
 
-def test_already_draining_is_not_set_again(moto, world, ecs_boot, fake_agent):
+def test_already_draining_is_not_read_nor_fought(moto, world, ecs_boot, fake_agent):
+    """Someone drained the instance before its termination: DRAINING is set once more (a no-op
+    at ECS, cheaper than reading it first), never undone, and the drain completes."""
     proc, agent = in_service(moto, world, ecs_boot, fake_agent, stop_delay=0.5)
     agent.add_tasks("web", kind="service", count=1)
-    # ECS managed draining got there first.
+    ci = agent.state()["container_instance_arn"]
     moto.client("ecs").update_container_instances_state(
-        cluster=world.cluster, containerInstances=[agent.state()["container_instance_arn"]],
-        status="DRAINING")
+        cluster=world.cluster, containerInstances=[ci], status="DRAINING")
     scale_in(moto, world)
     wait_for(lambda: terminate_completions(moto, world), timeout=30, what="terminate hook")
-    assert client_calls(moto, "UpdateContainerInstancesState") == []
+    updates = client_calls(moto, "UpdateContainerInstancesState")
+    assert [c["params"].get("status") for c in updates] == ["DRAINING"], updates
+    assert client_calls(moto, "DescribeContainerInstances") == []
+    assert ci_status(moto, world, agent) == "DRAINING"
     assert stop(proc) == 0
 
 

@@ -161,6 +161,13 @@ pub async fn hook(config: &Config, args: HookArgs) -> Result<i32> {
             "{result} on {}/{}: no active lifecycle action (already completed or timed out)",
             h.asg, h.name
         ),
+        Completion::Throttled => {
+            return Err(Error::aws(
+                "CompleteLifecycleAction",
+                &format!("{}/{} {result}", h.asg, h.name),
+                "Throttling: the account's Auto Scaling rate limit refused it (not applied); run it again".into(),
+            ));
+        }
         Completion::Accepted => println!(
             "{result} sent for {} on {}/{}",
             h.instance_id, h.asg, h.name

@@ -84,6 +84,26 @@ pub fn error_code<E: ProvideErrorMetadata>(
         .map(str::to_string)
 }
 
+/// The codes AWS's protocols answer a call refused by a rate limit with (smithy's throttling
+/// classifier knows the same): such a call was never considered, so sending it again is safe.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+];
+
+/// Whether the service refused the call for its rate limit.
+pub fn throttled<E: ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    error_code(e).is_some_and(|c| THROTTLING_CODES.contains(&c.as_str()))
+}
+
 /// Where an instance's agent takes credentials from: the environment (a test, an emulator, an
 /// override in a systemd drop-in), then the instance role through IMDS — the two `describe`
 /// names when neither has any. Not the SDK's default chain: its profile files, SSO, web-identity

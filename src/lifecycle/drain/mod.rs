@@ -109,6 +109,7 @@ impl<W: DrainWorld> Drainer<'_, W> {
     pub async fn run(&self, trigger: &Trigger) -> Result<()> {
         let now = self.world.now_utc();
         let cause = trigger.cause();
+        let mut resumed = false;
         let record = self.store.update_durable(|s| {
             let fresh = || DrainRecord {
                 trigger: trigger.label(),
@@ -123,7 +124,7 @@ impl<W: DrainWorld> Drainer<'_, W> {
                 drained_at: None,
             };
             match s.drain.as_mut() {
-                Some(d) if d.cause == cause => {}
+                Some(d) if d.cause == cause => resumed = true,
                 Some(d) => {
                     let by_us = d.set_draining_by_us;
                     *d = DrainRecord {
@@ -143,7 +144,10 @@ impl<W: DrainWorld> Drainer<'_, W> {
             && !record.set_draining_by_us
             && !self.managed_draining
         {
-            self.set_draining(arn).await?;
+            // A fresh termination sets DRAINING without reading it first; a drain resumed after
+            // a crash (the call may have landed unrecorded) or one `undrain` may end reads first.
+            let read_first = cause != Cause::Lifecycle || resumed;
+            self.set_draining(arn, read_first).await?;
         }
 
         let drained = self.wait_for_tasks(&record, ci_arn.as_deref()).await;
@@ -202,15 +206,21 @@ impl<W: DrainWorld> Drainer<'_, W> {
         self.world.container_instance_arn().await
     }
 
-    /// DRAINING unless it already is (ECS managed draining, the agent's spot draining): never
-    /// fight them, never call twice.
-    async fn set_draining(&self, arn: &str) -> Result<()> {
-        let status = self.world.instance_status(self.cluster, arn).await?;
-        if status == "DRAINING" {
-            tracing::info!(
-                "container instance already DRAINING (ECS managed draining or the agent); not setting it again"
-            );
-            return Ok(());
+    /// DRAINING. `read_first`: an instance already DRAINING (the agent's spot draining, someone
+    /// else, our own call before a crash) is left alone, so `undrain` never reactivates what
+    /// ecs-boot did not drain and DRAINING is set at most once. A fresh termination skips the
+    /// read: nothing returns a terminating instance to ACTIVE, and DRAINING again is a no-op at
+    /// ECS, so it is one call, not two (issue 23: a scale-in of hundreds shares the account's
+    /// ECS budget).
+    async fn set_draining(&self, arn: &str, read_first: bool) -> Result<()> {
+        if read_first {
+            let status = self.world.instance_status(self.cluster, arn).await?;
+            if status == "DRAINING" {
+                tracing::info!(
+                    "container instance already DRAINING (the agent's spot draining, or someone else); not setting it again"
+                );
+                return Ok(());
+            }
         }
         self.world.set_draining(self.cluster, arn, true).await?;
         tracing::info!(

@@ -152,6 +152,49 @@ async fn draining_set_by_someone_else_is_never_set_again_nor_undone() {
     assert!(s.snapshot().drain.is_none());
 }
 
+/// A termination sets DRAINING without reading the status first: nothing returns a terminating
+/// instance to ACTIVE, and DRAINING again is a no-op at ECS — one call, not two.
+#[tokio::test]
+async fn a_termination_sets_draining_in_one_call_even_if_already_draining() {
+    for before in ["ACTIVE", "DRAINING"] {
+        let world = FakeWorld::with_tasks(&[]);
+        world.inner.lock().unwrap().status = before.into();
+        let (_d, _s, r) = drain(&world, Trigger::Lifecycle).await;
+        assert_eq!(r.state, DrainState::Drained);
+        assert_eq!(world.count("DescribeContainerInstances"), 0, "{before}");
+        assert_eq!(
+            world.count("UpdateContainerInstancesState DRAINING"),
+            1,
+            "{before}"
+        );
+        assert_eq!(world.inner.lock().unwrap().status, "DRAINING");
+    }
+}
+
+/// A termination's drain resumed after a crash may have set DRAINING without recording it: it
+/// reads first, so DRAINING is set at most once.
+#[tokio::test]
+async fn a_resumed_termination_reads_draining_before_setting_it() {
+    let world = FakeWorld::with_tasks(&[]);
+    let (_d, s) = store();
+    let config = Config::default();
+    drain_with(&config, &s, &world, false, Trigger::Lifecycle).await;
+    // The crash: DRAINING landed, the record of it did not.
+    s.update(|st| {
+        let d = st.drain.as_mut().unwrap();
+        d.set_draining_by_us = false;
+        d.state = DrainState::Draining;
+    });
+    drain_with(&config, &s, &world, false, Trigger::Lifecycle).await;
+    assert_eq!(
+        world.count("DescribeContainerInstances"),
+        1,
+        "{:?}",
+        world.calls()
+    );
+    assert_eq!(world.count("UpdateContainerInstancesState DRAINING"), 1);
+}
+
 #[tokio::test]
 async fn undrain_returns_to_active_what_ecs_boot_drained() {
     let world = FakeWorld::with_tasks(&[]);

@@ -1,6 +1,7 @@
 //! `HookAction`: one lifecycle action from start to end — heartbeats while open, completion
 //! exactly once (also across restarts), always recorded.
 
+use super::heartbeats::Sent;
 use super::{Completion, Heartbeats, Hook, LifecycleApi};
 use crate::error::{Error, Result};
 use crate::status::state::{HookIntent, HookRecord, HookResult, StateStore, Transition};
@@ -15,6 +16,8 @@ pub struct HookAction<A: LifecycleApi> {
     transition: Transition,
     hook: Option<Hook>,
     beats: Option<Heartbeats>,
+    /// When the action was taken up: its timeout runs from here until a heartbeat restarts it.
+    opened: tokio::time::Instant,
 }
 
 impl<A: LifecycleApi> HookAction<A> {
@@ -37,6 +40,7 @@ impl<A: LifecycleApi> HookAction<A> {
             transition,
             hook,
             beats,
+            opened: tokio::time::Instant::now(),
         }
     }
 
@@ -52,7 +56,13 @@ impl<A: LifecycleApi> HookAction<A> {
         cause: Option<String>,
         latency_from: Option<Instant>,
     ) -> Result<HookRecord> {
-        let heartbeats = self.beats.take().map(|b| b.stop()).unwrap_or(0);
+        // No heartbeat while completing: a beat would spend the same Auto Scaling budget as the
+        // completion, which ends the action instead of prolonging it.
+        let sent = self
+            .beats
+            .take()
+            .map_or(Sent::none_since(self.opened), Heartbeats::stop);
+        let heartbeats = sent.count;
         let snapshot = self.store.snapshot();
         if let Some(done) = snapshot.hook_done(self.transition) {
             tracing::info!(hook = %done.hook, result = %done.result, "lifecycle hook already completed before a restart; not completing again");
@@ -122,7 +132,8 @@ impl<A: LifecycleApi> HookAction<A> {
                 at: OffsetDateTime::now_utc(),
             });
         });
-        let answer = match self.complete_checked(hook, result).await? {
+        let expires_at = sent.last + hook.expires_after();
+        let answer = match self.complete_checked(hook, result, expires_at).await? {
             Checked::Answered(a) => a,
             Checked::TookEffect { state, last_error } => {
                 let effective = effective_result(self.transition, &state, result);
@@ -164,15 +175,46 @@ impl<A: LifecycleApi> HookAction<A> {
         ))
     }
 
-    /// Sends the completion; a failed call (a timeout whose answer was lost, a throttle) is never
-    /// resent blindly: Auto Scaling is asked first whether the action still waits.
-    async fn complete_checked(&self, hook: &Hook, result: HookResult) -> Result<Checked> {
+    /// Sends the completion. A throttled call was refused before Auto Scaling considered it, so
+    /// it is sent again (jittered backoff) until the action would expire, without asking first.
+    /// Any other failure (a timeout whose answer was lost) is never resent blindly: Auto Scaling
+    /// is asked first whether the action still waits.
+    async fn complete_checked(
+        &self,
+        hook: &Hook,
+        result: HookResult,
+        expires_at: tokio::time::Instant,
+    ) -> Result<Checked> {
         let mut backoff =
             crate::util::retry::Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
+        let mut throttled_backoff =
+            crate::util::retry::Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        let mut throttled = 0u32;
         let mut attempt = 1;
         loop {
             let err = match self.api.complete(hook, result).await {
-                Ok(a) => return Ok(Checked::Answered(a)),
+                Ok(Completion::Throttled) if tokio::time::Instant::now() < expires_at => {
+                    throttled += 1;
+                    let delay = throttled_backoff.next_delay();
+                    if throttled == 1 || throttled.is_power_of_two() {
+                        tracing::warn!(hook = %hook.name, throttled, retry_in_ms = delay.as_millis() as u64, "CompleteLifecycleAction throttled; sending it again");
+                    }
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+                Ok(Completion::Throttled) => Error::aws(
+                    "CompleteLifecycleAction",
+                    &format!("{}/{} {result}", hook.asg, hook.name),
+                    format!(
+                        "Throttling: refused {throttled} times by the rate limit, until the action's timeout"
+                    ),
+                ),
+                Ok(a) => {
+                    if throttled > 0 {
+                        tracing::info!(hook = %hook.name, throttled, "CompleteLifecycleAction accepted after throttling");
+                    }
+                    return Ok(Checked::Answered(a));
+                }
                 Err(e) => e,
             };
             match self.ended_in(hook).await {

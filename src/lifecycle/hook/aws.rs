@@ -73,6 +73,7 @@ impl LifecycleApi for Aws {
             .await;
         match out {
             Ok(_) => Ok(Completion::Accepted),
+            Err(e) if aws::throttled(&e) => Ok(Completion::Throttled),
             Err(e) => {
                 let msg = aws::describe(&e);
                 if no_active_action(&msg) {

@@ -24,6 +24,10 @@ pub struct Group {
     pub fail_always: bool,
     /// The next complete takes effect, but its answer is lost (a timeout).
     pub lose_next_answer: bool,
+    /// The next this many completes are refused by the rate limit (`u32::MAX`: all of them).
+    pub throttle_completes: u32,
+    /// The next this many heartbeats fail (a throttle, a timeout).
+    pub fail_heartbeats: u32,
 }
 
 impl FakeGroup {
@@ -82,6 +86,12 @@ impl LifecycleApi for FakeGroup {
                 "AccessDenied".into(),
             ));
         }
+        if g.throttle_completes > 0 {
+            if g.throttle_completes != u32::MAX {
+                g.throttle_completes -= 1;
+            }
+            return Ok(Completion::Throttled);
+        }
         if let Some(e) = g.fail_next_complete.take() {
             return Err(Error::aws("CompleteLifecycleAction", &hook.name, e));
         }
@@ -107,6 +117,14 @@ impl LifecycleApi for FakeGroup {
         let mut g = self.inner.lock().unwrap();
         g.calls
             .push(format!("RecordLifecycleActionHeartbeat {}", hook.name));
+        if g.fail_heartbeats > 0 {
+            g.fail_heartbeats -= 1;
+            return Err(Error::aws(
+                "RecordLifecycleActionHeartbeat",
+                &hook.name,
+                "Throttling: Rate exceeded".into(),
+            ));
+        }
         Ok(g.state.ends_with(":Wait"))
     }
 }

@@ -1,43 +1,74 @@
 //! Lifecycle action heartbeats in the background, for as long as the action is open.
 
 use super::{Hook, LifecycleApi};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
-/// Heartbeats in the background until stopped or dropped. Failures are logged and retried at
-/// the next beat: one lost heartbeat must not cost the instance.
+/// Heartbeats in the background until stopped or dropped: one every `interval` after the last
+/// that Auto Scaling accepted. A failed beat (a throttle, a lost answer) is retried sooner, a
+/// fifth of the interval later (jittered), so one failure never lets the action time out.
 pub struct Heartbeats {
     task: tokio::task::JoinHandle<()>,
-    count: Arc<AtomicU32>,
+    sent: Arc<Mutex<Sent>>,
+}
+
+/// What the heartbeats achieved: how many Auto Scaling accepted, and when the action's timeout
+/// last restarted (the action's opening, or the last accepted beat).
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    pub count: u32,
+    pub last: Instant,
+}
+
+impl Sent {
+    pub fn none_since(opened: Instant) -> Sent {
+        Sent {
+            count: 0,
+            last: opened,
+        }
+    }
 }
 
 impl Heartbeats {
     pub fn start<A: LifecycleApi>(api: A, hook: Hook, interval: Duration) -> Heartbeats {
-        let count = Arc::new(AtomicU32::new(0));
-        let counter = count.clone();
+        let sent = Arc::new(Mutex::new(Sent::none_since(Instant::now())));
+        let record = sent.clone();
+        let retry = (interval / 5).max(Duration::from_millis(200));
         let task = tokio::spawn(async move {
+            let mut next = interval;
             loop {
-                tokio::time::sleep(interval).await;
+                tokio::time::sleep(next).await;
                 match api.heartbeat(&hook).await {
                     Ok(true) => {
-                        counter.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut s) = record.lock() {
+                            s.count += 1;
+                            s.last = Instant::now();
+                        }
+                        next = interval;
                         tracing::info!(hook = %hook.name, "lifecycle heartbeat sent");
                     }
                     Ok(false) => {
                         tracing::warn!(hook = %hook.name, "lifecycle action no longer active; heartbeats stop");
                         return;
                     }
-                    Err(e) => tracing::warn!(error = %e, "lifecycle heartbeat failed; will retry"),
+                    Err(e) => {
+                        next = crate::util::retry::jitter(retry);
+                        tracing::warn!(error = %e, retry_in_ms = next.as_millis() as u64, "lifecycle heartbeat failed; retrying");
+                    }
                 }
             }
         });
-        Heartbeats { task, count }
+        Heartbeats { task, sent }
     }
 
-    /// Stops beating; how many were sent.
-    pub fn stop(self) -> u32 {
-        self.count.load(Ordering::Relaxed)
+    /// Stops beating; what was sent.
+    pub fn stop(self) -> Sent {
+        self.task.abort();
+        *self
+            .sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -42,6 +42,10 @@ pub enum Completion {
     Accepted,
     /// "No active Lifecycle Action found": completed before, or timed out.
     NoActiveAction,
+    /// Refused by the account's rate limit before Auto Scaling considered it: certainly not
+    /// applied, so it is sent again without asking Auto Scaling first (that would be one more
+    /// call against the same exhausted budget).
+    Throttled,
 }
 
 /// The Auto Scaling calls a lifecycle action needs.
@@ -71,14 +75,23 @@ pub struct Hook {
 }
 
 impl Hook {
-    /// A third of the hook's timeout (at most 5 min), or 20 s: inside AWS's 30 s minimum.
+    /// Half the hook's timeout (at most 5 min), or 15 s: inside AWS's 30 s minimum. Half, not
+    /// less: a beat is one call against the account's Auto Scaling budget, which a scale-in of
+    /// hundreds of instances shares with their completions; a failed beat is retried sooner
+    /// (heartbeats.rs), so the other half is the margin.
     pub fn heartbeat_interval(&self, config: &Config) -> Duration {
         config
             .lifecycle
             .heartbeat_interval
             .unwrap_or_else(|| match self.heartbeat_timeout {
-                Some(t) => (t / 3).clamp(Duration::from_secs(1), Duration::from_secs(300)),
-                None => Duration::from_secs(20),
+                Some(t) => (t / 2).clamp(Duration::from_secs(1), Duration::from_secs(300)),
+                None => Duration::from_secs(15),
             })
+    }
+
+    /// How long the action waits after its last heartbeat before Auto Scaling applies the
+    /// DefaultResult: the hook's timeout, or AWS's default (1 h) when it is not known.
+    pub fn expires_after(&self) -> Duration {
+        self.heartbeat_timeout.unwrap_or(Duration::from_secs(3600))
     }
 }

@@ -239,7 +239,7 @@ async fn a_lost_answer_is_never_resent_blindly() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_completion_is_retried_while_the_action_waits() {
     let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
-    g.inner.lock().unwrap().fail_next_complete = Some("Throttling".into());
+    g.inner.lock().unwrap().fail_next_complete = Some("ServiceUnavailable".into());
     let (_d, store) = store();
     let r = launch_action(&g, &store)
         .await
@@ -304,4 +304,109 @@ async fn heartbeats_run_while_the_action_is_open_and_stop_with_it() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let beats = g.count("RecordLifecycleActionHeartbeat");
     assert_eq!(beats, 3, "heartbeats went on after completion");
+}
+
+/// A throttled completion was never considered: it is sent again at once (backoff apart), and
+/// Auto Scaling is not asked whether the action still waits — that call would spend the same
+/// exhausted budget (issue 23's scale-in storm).
+#[tokio::test(start_paused = true)]
+async fn a_throttled_completion_is_sent_again_without_asking() {
+    let g = FakeGroup::new("web", "Terminating:Wait", HOOKS);
+    g.inner.lock().unwrap().throttle_completes = 6;
+    let (_d, store) = store();
+    let r = action_for(&g, &store, Transition::Terminate, Duration::from_secs(150))
+        .await
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert!(!r.already_done && r.result == HookResult::Continue, "{r:?}");
+    assert_eq!(g.count("CompleteLifecycleAction"), 7, "{:?}", g.calls());
+    assert_eq!(
+        g.count("DescribeAutoScalingInstances"),
+        0,
+        "{:?}",
+        g.calls()
+    );
+    assert_eq!(g.state(), "Terminating:Proceed");
+}
+
+/// Throttled until the action's timeout (300 s after it opened here): Auto Scaling applied the
+/// DefaultResult; asked once, that is what is recorded, and the retries stop.
+#[tokio::test(start_paused = true)]
+async fn throttled_until_the_timeout_records_what_auto_scaling_did() {
+    let g = FakeGroup::new("web", "Terminating:Wait", HOOKS);
+    g.inner.lock().unwrap().throttle_completes = u32::MAX;
+    let (_d, store) = store();
+    let action = action_for(&g, &store, Transition::Terminate, Duration::from_secs(3600)).await;
+    let expire = {
+        let g = g.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            g.inner.lock().unwrap().state = "Terminating:Proceed".into();
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let (r, ()) = tokio::join!(action.complete(HookResult::Continue, None, None), expire);
+    let r = r.unwrap();
+    assert!(r.already_done, "{r:?}");
+    assert!(r.cause.unwrap().contains("Terminating:Proceed"));
+    assert!(started.elapsed() >= Duration::from_secs(300));
+    assert!(
+        started.elapsed() < Duration::from_secs(310),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        g.count("DescribeAutoScalingInstances"),
+        1,
+        "{:?}",
+        g.calls()
+    );
+    // Backoff capped at 4 s: about 80 attempts over 300 s, not a tight loop.
+    let attempts = g.count("CompleteLifecycleAction");
+    assert!((60..=160).contains(&attempts), "{attempts}");
+}
+
+/// A failed beat is retried a fifth of the interval later, not a whole interval: the action's
+/// timeout (twice the interval by default) is never reached for one lost beat.
+#[tokio::test(start_paused = true)]
+async fn a_failed_heartbeat_is_retried_sooner_than_the_next_beat() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    g.inner.lock().unwrap().fail_heartbeats = 2;
+    let (_d, store) = store();
+    let action = action_for(&g, &store, Transition::Launch, Duration::from_secs(50)).await;
+    // 50 s: the first beat fails; two retries within 20 s (10 s each at most), the second lands.
+    tokio::time::sleep(Duration::from_secs(71)).await;
+    assert_eq!(
+        g.count("RecordLifecycleActionHeartbeat"),
+        3,
+        "{:?}",
+        g.calls()
+    );
+    let r = action
+        .complete(HookResult::Continue, None, None)
+        .await
+        .unwrap();
+    assert_eq!(r.heartbeats, 1);
+}
+
+#[test]
+fn a_beat_every_half_of_the_hooks_timeout() {
+    let hook = |t: Option<u64>| Hook {
+        asg: "web".into(),
+        name: "h".into(),
+        instance_id: "i-1".into(),
+        heartbeat_timeout: t.map(Duration::from_secs),
+    };
+    let c = Config::default();
+    assert_eq!(
+        hook(Some(60)).heartbeat_interval(&c),
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        hook(Some(3600)).heartbeat_interval(&c),
+        Duration::from_secs(300)
+    );
+    assert_eq!(hook(None).heartbeat_interval(&c), Duration::from_secs(15));
+    assert_eq!(hook(None).expires_after(), Duration::from_secs(3600));
 }

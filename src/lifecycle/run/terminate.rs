@@ -43,7 +43,7 @@ impl Agent {
         let hook = group.resolve(&p.config, &p.tags, &p.identity.instance_id, transition)?;
         let interval = hook
             .as_ref()
-            .map_or(Duration::from_secs(20), |h| h.heartbeat_interval(&p.config));
+            .map_or(Duration::from_secs(15), |h| h.heartbeat_interval(&p.config));
         Ok(HookAction::begin(
             p.aws.clone(),
             self.store.clone(),
