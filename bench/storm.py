@@ -204,6 +204,23 @@ def main() -> int:
             refused = [c for c in client if c.get("fault") == "throttled"]
             heartbeats = [c for c in client if c["action"] == HEARTBEAT and c["accepted"]]
             latencies = []
+            # Where the time went, per instance, from the storm's start: DRAINING accepted, the
+            # last task stopped, the completion accepted.
+            phases: dict[str, list[float]] = {"DRAINING set": [], "last task stopped": [],
+                                              "hook completed": []}
+            for x in instances:
+                cluster = x.world.cluster
+                update = next((c["time"] for c in client if c["accepted"]
+                               and c["action"] == "UpdateContainerInstancesState"
+                               and c["params"].get("cluster") == cluster), None)
+                stops = [c["time"] for c in calls if c["source"] == "fake-ecs-agent"
+                         and c["action"] == "StopTask" and c["params"].get("cluster") == cluster]
+                comp = next((c["time"] for c in finished
+                             if c["instance"] == x.world.instance_id), None)
+                for key, at in (("DRAINING set", update), ("hook completed", comp),
+                                ("last task stopped", max(stops) if stops else None)):
+                    if at is not None:
+                        phases[key].append(at - storm_at)
             for x in instances:
                 stops = [c["time"] for c in calls if c["source"] == "fake-ecs-agent"
                          and c["action"] == "StopTask"
@@ -249,6 +266,9 @@ def main() -> int:
                 print(f"storm: last task gone → terminate CONTINUE p50 "
                       f"{pct(latencies, 50) * 1000:.0f} ms, p99 {pct(latencies, 99) * 1000:.0f} ms,"
                       f" max {max(latencies) * 1000:.0f} ms over {len(latencies)} instances")
+            print("storm: seconds after the terminations, p50 / p90 / max: " + "; ".join(
+                f"{k} {pct(v, 50):.1f} / {pct(v, 90):.1f} / {max(v):.1f}"
+                for k, v in phases.items() if v))
             print(f"storm result: {'met' if ok else 'NOT MET'}")
             return 0 if ok else 1
     finally:

@@ -55,6 +55,9 @@ pub enum Error {
         call: &'static str,
         resource: String,
         message: String,
+        /// Refused by the account's rate limit before the service considered it: certainly not
+        /// applied, so it may be sent again without checking whether it took effect.
+        throttled: bool,
     },
     #[error(
         "{named_by} names a {transition} hook that {asg} does not have (or ECS's managed-draining hook, which is ECS's to complete)"
@@ -122,7 +125,36 @@ impl Error {
             call,
             resource: resource.to_string(),
             message,
+            throttled: false,
         }
+    }
+
+    /// An SDK error of `call` on `resource`: AWS's code and message, and whether the rate limit
+    /// refused it.
+    pub fn sdk<
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    >(
+        call: &'static str,
+        resource: &str,
+        e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> Error {
+        Error::Aws {
+            call,
+            resource: resource.to_string(),
+            message: crate::sources::aws::describe(e),
+            throttled: crate::sources::aws::throttled(e),
+        }
+    }
+
+    /// Whether this is an AWS call the rate limit refused (never considered, safe to resend).
+    pub fn is_throttled(&self) -> bool {
+        matches!(
+            self,
+            Error::Aws {
+                throttled: true,
+                ..
+            }
+        )
     }
 }
 

@@ -25,6 +25,20 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// The next delay, but at most an eighth of `left` (the time to the caller's deadline): among
+    /// many callers sharing one rate limit, the one closest to its deadline retries most often,
+    /// so it gets most of the scarce calls (earliest deadline first, with no coordination).
+    pub fn next_delay_before(&mut self, left: Duration) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        jitter(base.min(left / 8).max(MIN_URGENT_DELAY))
+    }
+}
+
+/// The shortest retry delay of an urgent caller: more often than this, retries only add load.
+const MIN_URGENT_DELAY: Duration = Duration::from_millis(100);
+
 /// A value in [d/2, d]: spreads a fleet's retries without ever waiting longer than `d`.
 pub fn jitter(d: Duration) -> Duration {
     let half = d / 2;
@@ -132,6 +146,19 @@ mod tests {
         let delays: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
         assert!(delays[0] <= Duration::from_millis(100));
         assert!(delays[4] >= Duration::from_millis(200) && delays[4] <= Duration::from_millis(400));
+    }
+
+    #[test]
+    fn a_caller_near_its_deadline_retries_sooner() {
+        let mut b = Backoff::new(Duration::from_secs(4), Duration::from_secs(4));
+        let s = Duration::from_secs;
+        for _ in 0..50 {
+            assert!(b.next_delay_before(s(60)) >= s(2), "far: the backoff's own delay");
+            let near = b.next_delay_before(s(4));
+            assert!(near <= Duration::from_millis(500), "{near:?}: an eighth of 4 s at most");
+            let due = b.next_delay_before(Duration::ZERO);
+            assert!(due >= Duration::from_millis(50), "{due:?}: never a tight loop");
+        }
     }
 
     #[tokio::test(start_paused = true)]

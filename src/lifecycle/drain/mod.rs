@@ -147,7 +147,8 @@ impl<W: DrainWorld> Drainer<'_, W> {
             // A fresh termination sets DRAINING without reading it first; a drain resumed after
             // a crash (the call may have landed unrecorded) or one `undrain` may end reads first.
             let read_first = cause != Cause::Lifecycle || resumed;
-            self.set_draining(arn, read_first).await?;
+            self.set_draining(arn, read_first, record.deadline_at)
+                .await?;
         }
 
         let drained = self.wait_for_tasks(&record, ci_arn.as_deref()).await;
@@ -212,7 +213,15 @@ impl<W: DrainWorld> Drainer<'_, W> {
     /// read: nothing returns a terminating instance to ACTIVE, and DRAINING again is a no-op at
     /// ECS, so it is one call, not two (issue 23: a scale-in of hundreds shares the account's
     /// ECS budget).
-    async fn set_draining(&self, arn: &str, read_first: bool) -> Result<()> {
+    ///
+    /// A call the rate limit refused was never considered: it is sent again until `deadline`
+    /// (retrying sooner as it nears), not failed into a step retry that would read again.
+    async fn set_draining(
+        &self,
+        arn: &str,
+        read_first: bool,
+        deadline: OffsetDateTime,
+    ) -> Result<()> {
         if read_first {
             let status = self.world.instance_status(self.cluster, arn).await?;
             if status == "DRAINING" {
@@ -222,9 +231,29 @@ impl<W: DrainWorld> Drainer<'_, W> {
                 return Ok(());
             }
         }
-        self.world.set_draining(self.cluster, arn, true).await?;
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        let mut throttled = 0u32;
+        loop {
+            let left: Duration = (deadline - self.world.now_utc())
+                .try_into()
+                .unwrap_or(Duration::ZERO);
+            match self.world.set_draining(self.cluster, arn, true).await {
+                Err(e) if e.is_throttled() && !left.is_zero() => {
+                    throttled += 1;
+                    if throttled.is_power_of_two() {
+                        tracing::warn!(
+                            throttled,
+                            "UpdateContainerInstancesState throttled; sending it again"
+                        );
+                    }
+                    self.world.sleep(backoff.next_delay_before(left)).await;
+                }
+                result => break result?,
+            }
+        }
         tracing::info!(
             container_instance = arn,
+            throttled,
             "container instance set to DRAINING"
         );
         self.store.update_durable(|s| {

@@ -171,6 +171,24 @@ async fn a_termination_sets_draining_in_one_call_even_if_already_draining() {
     }
 }
 
+/// A throttled DRAINING was never considered: sent again (sooner as the deadline nears), no
+/// status read in between, the drain goes on.
+#[tokio::test]
+async fn a_throttled_draining_is_sent_again_without_reading() {
+    let world = FakeWorld::with_tasks(&[service_task("t1", 2)]);
+    world.inner.lock().unwrap().throttle_updates = 5;
+    let (_d, _s, r) = drain(&world, Trigger::Lifecycle).await;
+    assert_eq!(r.state, DrainState::Drained);
+    assert!(r.set_draining_by_us);
+    assert_eq!(world.count("UpdateContainerInstancesState DRAINING"), 6);
+    assert_eq!(
+        world.count("DescribeContainerInstances"),
+        0,
+        "{:?}",
+        world.calls()
+    );
+}
+
 /// A termination's drain resumed after a crash may have set DRAINING without recording it: it
 /// reads first, so DRAINING is set at most once.
 #[tokio::test]

@@ -176,7 +176,8 @@ impl<A: LifecycleApi> HookAction<A> {
     }
 
     /// Sends the completion. A throttled call was refused before Auto Scaling considered it, so
-    /// it is sent again (jittered backoff) until the action would expire, without asking first.
+    /// it is sent again (jittered backoff, shorter as the timeout nears) until the action would
+    /// expire, without asking first.
     /// Any other failure (a timeout whose answer was lost) is never resent blindly: Auto Scaling
     /// is asked first whether the action still waits.
     async fn complete_checked(
@@ -195,7 +196,10 @@ impl<A: LifecycleApi> HookAction<A> {
             let err = match self.api.complete(hook, result).await {
                 Ok(Completion::Throttled) if tokio::time::Instant::now() < expires_at => {
                     throttled += 1;
-                    let delay = throttled_backoff.next_delay();
+                    // Sooner as the action nears its timeout: of a fleet's throttled
+                    // completions, the ones about to time out get most of the calls.
+                    let left = expires_at.saturating_duration_since(tokio::time::Instant::now());
+                    let delay = throttled_backoff.next_delay_before(left);
                     if throttled == 1 || throttled.is_power_of_two() {
                         tracing::warn!(hook = %hook.name, throttled, retry_in_ms = delay.as_millis() as u64, "CompleteLifecycleAction throttled; sending it again");
                     }

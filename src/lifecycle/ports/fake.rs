@@ -51,6 +51,8 @@ pub struct Cluster {
     pub agent_script: VecDeque<AgentAnswer>,
     /// PutAttributes is refused (a permission missing).
     pub refuse_put_attributes: bool,
+    /// The next this many UpdateContainerInstancesState are refused by the rate limit.
+    pub throttle_updates: u32,
 }
 
 #[derive(Clone)]
@@ -71,6 +73,7 @@ impl FakeWorld {
                 calls: CallLog::default(),
                 agent_script: VecDeque::new(),
                 refuse_put_attributes: false,
+                throttle_updates: 0,
             })),
             clock: FakeClock::default(),
         }
@@ -141,6 +144,15 @@ impl EcsControl for FakeWorld {
         let status = if draining { "DRAINING" } else { "ACTIVE" };
         c.calls
             .push(format!("UpdateContainerInstancesState {status}"));
+        if c.throttle_updates > 0 {
+            c.throttle_updates -= 1;
+            return Err(Error::Aws {
+                call: "UpdateContainerInstancesState",
+                resource: arn.into(),
+                message: "ThrottlingException: Rate exceeded".into(),
+                throttled: true,
+            });
+        }
         if arn != CI_ARN {
             return Err(Error::aws(
                 "UpdateContainerInstancesState",

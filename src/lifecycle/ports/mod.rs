@@ -116,7 +116,7 @@ impl EcsControl for Live<'_> {
             .status(status)
             .send()
             .await
-            .map_err(|e| Error::aws("UpdateContainerInstancesState", arn, aws::describe(&e)))?;
+            .map_err(|e| Error::sdk("UpdateContainerInstancesState", arn, &e))?;
         Ok(())
     }
 
