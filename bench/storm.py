@@ -68,7 +68,7 @@ class Instance:
         cfg.write_text(f'[ecs_agent]\nintrospection_url = "http://127.0.0.1:{self.port}"\n'
                        # 200 Python fake agents start on 2 cores: the last registers minutes
                        # after its ecs.config (ecs-boot's own wait is not what is measured here).
-                       f'registration_timeout = "900s"\n[drain]\npoll_interval = "1s"\n'
+                       f'registration_timeout = "900s"\n[drain]\n'
                        f'deadline = "{deadline}"\n')
         # The trusted channel (user data's config.d) opens the world's locations to its tags.
         (self.work / "config.d").mkdir()

@@ -209,8 +209,28 @@ impl Aws {
         aws_sdk_autoscaling::Client::new(&self.sdk)
     }
 
+    /// Auto Scaling with one attempt per call, for the lifecycle action's calls: a completion is
+    /// never resent blindly, and a throttled heartbeat or completion is retried by its caller,
+    /// paced by the action's timeout (hook/). The SDK's five quick attempts per call would
+    /// multiply a scale-in storm's load on the account's rate limit fivefold.
+    pub fn autoscaling_retried_by_caller(&self) -> aws_sdk_autoscaling::Client {
+        let conf = aws_sdk_autoscaling::config::Builder::from(&self.sdk)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_autoscaling::Client::from_conf(conf)
+    }
+
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.sdk)
+    }
+
+    /// ECS with one attempt per call, for the drain's DRAINING: its caller retries a throttled
+    /// call until the drain deadline, and reads the status before resending anything else.
+    pub fn ecs_retried_by_caller(&self) -> aws_sdk_ecs::Client {
+        let conf = aws_sdk_ecs::config::Builder::from(&self.sdk)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_ecs::Client::from_conf(conf)
     }
 
     /// Only the operator's `ecs-boot-fleet rollout` calls EC2 (src/fleet/rollout).

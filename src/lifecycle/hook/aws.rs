@@ -55,20 +55,16 @@ impl LifecycleApi for Aws {
     }
 
     async fn complete(&self, hook: &Hook, result: HookResult) -> Result<Completion> {
+        // Never resent blindly by the SDK: a retry after a lost answer is a second completion.
+        // HookAction resends a throttled one, and any other only after asking whether the action
+        // still waits.
         let out = self
-            .autoscaling()
+            .autoscaling_retried_by_caller()
             .complete_lifecycle_action()
             .auto_scaling_group_name(&hook.asg)
             .lifecycle_hook_name(&hook.name)
             .instance_id(&hook.instance_id)
             .lifecycle_action_result(result.as_str())
-            .customize()
-            // Never resent blindly by the SDK: a retry after a lost answer is a second
-            // completion. HookAction retries only after asking whether the action still waits.
-            .config_override(
-                aws_sdk_autoscaling::config::Config::builder()
-                    .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
-            )
             .send()
             .await;
         match out {
@@ -90,8 +86,9 @@ impl LifecycleApi for Aws {
     }
 
     async fn heartbeat(&self, hook: &Hook) -> Result<bool> {
+        // Heartbeats retries a failed beat itself, paced by the hook's timeout.
         let out = self
-            .autoscaling()
+            .autoscaling_retried_by_caller()
             .record_lifecycle_action_heartbeat()
             .auto_scaling_group_name(&hook.asg)
             .lifecycle_hook_name(&hook.name)

@@ -108,8 +108,10 @@ impl EcsControl for Live<'_> {
         } else {
             ContainerInstanceStatus::Active
         };
+        // One attempt: the drain resends a throttled call itself (until its deadline), and
+        // reads the status before resending after any other failure.
         self.aws
-            .ecs()
+            .ecs_retried_by_caller()
             .update_container_instances_state()
             .cluster(cluster)
             .container_instances(arn)
