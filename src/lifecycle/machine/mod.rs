@@ -223,6 +223,13 @@ pub fn resume(persisted: Option<Stage>) -> Stage {
     }
 }
 
+/// Whether entering `to` from `from` must be on disk before the next step: only when a restart
+/// would resume elsewhere. A boot's own stages all resume at Config, so the first boot pays no
+/// fsync before ecs.config; entering or leaving a drain does.
+pub fn must_persist(from: Option<Stage>, to: Stage) -> bool {
+    resume(from) != resume(Some(to))
+}
+
 /// What the loop needs from the world: the work of a stage (until its next event), an action,
 /// and where to keep the stage. `run/` implements it over IMDS, AWS, Docker and the state file;
 /// the tests below over a script. The agent runs on one thread, so no `Send` bound is wanted.

@@ -109,7 +109,9 @@ impl machine::Driven for Running<'_> {
     }
 
     fn enter(&mut self, stage: Stage) {
-        self.agent.store.set_stage(stage);
+        let from = self.agent.store.snapshot().stage;
+        let durable = machine::must_persist(from, stage);
+        self.agent.store.set_stage(stage, durable);
     }
 
     fn take_failure(&mut self) -> Option<Error> {
