@@ -694,15 +694,9 @@ impl StateStore {
 
 /// When the kernel booted, from the procfs file `uptime` (None when unreadable).
 fn booted_at(uptime: &Path) -> Option<OffsetDateTime> {
-    let up = std::fs::read_to_string(uptime)
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse::<f64>()
-        .ok()
-        .filter(|up| up.is_finite() && *up >= 0.0)?;
+    let up = crate::util::clock::uptime(uptime)?;
     // A second of slack: uptime and the clock are read at different instants.
-    Some(OffsetDateTime::now_utc() - time::Duration::seconds_f64(up + 1.0))
+    Some(OffsetDateTime::now_utc() - time::Duration::seconds_f64(up.as_secs_f64() + 1.0))
 }
 
 /// Whether `prev` was written during this boot: an earlier boot's hook completions and drain

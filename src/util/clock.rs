@@ -5,6 +5,18 @@
 use std::time::Duration;
 use time::OffsetDateTime;
 
+/// How long the kernel has been up, from the procfs file `uptime` (None when unreadable).
+pub fn uptime(path: &std::path::Path) -> Option<Duration> {
+    let up = std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse::<f64>()
+        .ok()
+        .filter(|up| up.is_finite() && *up >= 0.0)?;
+    Duration::try_from_secs_f64(up).ok()
+}
+
 pub trait Clock: Send + Sync {
     fn now_utc(&self) -> OffsetDateTime;
     fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send;

@@ -26,9 +26,10 @@ impl Backoff {
 }
 
 impl Backoff {
-    /// The next delay, but at most an eighth of `left` (the time to the caller's deadline): among
-    /// many callers sharing one rate limit, the one closest to its deadline retries most often,
-    /// so it gets most of the scarce calls (earliest deadline first, with no coordination).
+    /// The next delay, but at most an eighth of `left` (the time to the caller's deadline), and
+    /// never less than `MIN_URGENT_DELAY` (jittered): among many callers sharing one rate limit,
+    /// the one closest to its deadline retries most often, so it gets most of the scarce calls
+    /// (earliest deadline first, with no coordination).
     pub fn next_delay_before(&mut self, left: Duration) -> Duration {
         let base = self.next;
         self.next = (self.next * 2).min(self.max);

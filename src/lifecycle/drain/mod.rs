@@ -231,7 +231,7 @@ impl<W: DrainWorld> Drainer<'_, W> {
                 return Ok(());
             }
         }
-        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(4));
         let mut throttled = 0u32;
         loop {
             let left: Duration = (deadline - self.world.now_utc())

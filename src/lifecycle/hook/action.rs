@@ -16,31 +16,38 @@ pub struct HookAction<A: LifecycleApi> {
     transition: Transition,
     hook: Option<Hook>,
     beats: Option<Heartbeats>,
-    /// When the action was taken up: its timeout runs from here until a heartbeat restarts it.
+    /// When the action's timeout started, as far as is known (`begin`'s `age` before it was taken
+    /// up), until a heartbeat restarts it.
     opened: tokio::time::Instant,
 }
 
 impl<A: LifecycleApi> HookAction<A> {
     /// Starts heartbeats for `hook` (none if there is no hook, or it is already completed).
+    /// `age`: how long the action has likely been open already (Auto Scaling started its timeout
+    /// before ecs-boot took it up: at launch, or before the termination was noticed, or before a
+    /// restart); the first beat and the expiry estimate count from then.
     pub fn begin(
         api: A,
         store: StateStore,
         transition: Transition,
         hook: Option<Hook>,
         interval: Duration,
+        age: Duration,
     ) -> HookAction<A> {
+        let now = tokio::time::Instant::now();
+        let opened = now.checked_sub(age).unwrap_or(now);
         let done = store.snapshot().hook_done(transition).is_some();
         let beats = hook
             .as_ref()
             .filter(|_| !done)
-            .map(|h| Heartbeats::start(api.clone(), h.clone(), interval));
+            .map(|h| Heartbeats::start(api.clone(), h.clone(), interval, opened));
         HookAction {
             api,
             store,
             transition,
             hook,
             beats,
-            opened: tokio::time::Instant::now(),
+            opened,
         }
     }
 
@@ -189,7 +196,7 @@ impl<A: LifecycleApi> HookAction<A> {
         let mut backoff =
             crate::util::retry::Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
         let mut throttled_backoff =
-            crate::util::retry::Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+            crate::util::retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(4));
         let mut throttled = 0u32;
         let mut attempt = 1;
         loop {
@@ -213,6 +220,15 @@ impl<A: LifecycleApi> HookAction<A> {
                         "Throttling: refused {throttled} times by the rate limit, until the action's timeout"
                     ),
                 ),
+                Ok(Completion::NoActiveAction) if throttled > 0 => {
+                    // The action ended while ours were refused: by its timeout (DefaultResult)
+                    // or someone else. What Auto Scaling says happened is what gets recorded.
+                    Error::aws(
+                        "CompleteLifecycleAction",
+                        &format!("{}/{} {result}", hook.asg, hook.name),
+                        format!("Throttling: refused {throttled} times, then no active action"),
+                    )
+                }
                 Ok(a) => {
                     if throttled > 0 {
                         tracing::info!(hook = %hook.name, throttled, "CompleteLifecycleAction accepted after throttling");

@@ -31,12 +31,19 @@ impl Sent {
 }
 
 impl Heartbeats {
-    pub fn start<A: LifecycleApi>(api: A, hook: Hook, interval: Duration) -> Heartbeats {
-        let sent = Arc::new(Mutex::new(Sent::none_since(Instant::now())));
+    /// `opened`: when the action's timeout last restarted as far as is known (its first beat
+    /// is due an interval after that, at once if that is past).
+    pub fn start<A: LifecycleApi>(
+        api: A,
+        hook: Hook,
+        interval: Duration,
+        opened: Instant,
+    ) -> Heartbeats {
+        let sent = Arc::new(Mutex::new(Sent::none_since(opened)));
         let record = sent.clone();
         let retry = (interval / 5).max(Duration::from_millis(200));
         let task = tokio::spawn(async move {
-            let mut next = interval;
+            let mut next = (opened + interval).saturating_duration_since(Instant::now());
             loop {
                 tokio::time::sleep(next).await;
                 match api.heartbeat(&hook).await {

@@ -128,7 +128,14 @@ async fn action_for(
         .await
         .resolve(&Config::default(), &TagInputs::default(), "i-1", transition)
         .unwrap();
-    HookAction::begin(g.clone(), store.clone(), transition, hook, interval)
+    HookAction::begin(
+        g.clone(),
+        store.clone(),
+        transition,
+        hook,
+        interval,
+        Duration::ZERO,
+    )
 }
 
 async fn launch_action(g: &FakeGroup, store: &StateStore) -> HookAction<FakeGroup> {
@@ -409,4 +416,68 @@ fn a_beat_every_half_of_the_hooks_timeout() {
     );
     assert_eq!(hook(None).heartbeat_interval(&c), Duration::from_secs(15));
     assert_eq!(hook(None).expires_after(), Duration::from_secs(3600));
+}
+
+/// The action timed out while our completions were throttled: the one that got through finds no
+/// active action. Auto Scaling is asked what happened, and that is recorded — an ABANDON by the
+/// DefaultResult, not the CONTINUE we meant.
+#[tokio::test(start_paused = true)]
+async fn no_active_action_after_throttling_records_what_auto_scaling_did() {
+    let g = FakeGroup::new("web", "Pending:Wait", HOOKS);
+    g.inner.lock().unwrap().throttle_completes = 3;
+    let (_d, store) = store();
+    let action = launch_action(&g, &store).await;
+    let timeout = {
+        let g = g.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            g.inner.lock().unwrap().state = "Terminating".into();
+        }
+    };
+    let (r, ()) = tokio::join!(action.complete(HookResult::Continue, None, None), timeout);
+    let err = r.unwrap_err();
+    assert!(err.to_string().contains("Terminating"), "{err}");
+    let done = store
+        .snapshot()
+        .hook_done(Transition::Launch)
+        .cloned()
+        .unwrap();
+    assert_eq!(done.result, HookResult::Abandon);
+    assert_eq!(
+        g.count("DescribeAutoScalingInstances"),
+        1,
+        "{:?}",
+        g.calls()
+    );
+}
+
+/// An action taken up late (after a restart, or long after Auto Scaling started timing it)
+/// beats at once, not an interval later.
+#[tokio::test(start_paused = true)]
+async fn an_action_taken_up_late_beats_at_once() {
+    let g = FakeGroup::new("web", "Terminating:Wait", HOOKS);
+    let (_d, store) = store();
+    let hook = hooks_of(&g)
+        .await
+        .resolve(
+            &Config::default(),
+            &TagInputs::default(),
+            "i-1",
+            Transition::Terminate,
+        )
+        .unwrap();
+    let interval = Duration::from_secs(30);
+    let action = HookAction::begin(
+        g.clone(),
+        store.clone(),
+        Transition::Terminate,
+        hook,
+        interval,
+        interval,
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(g.count("RecordLifecycleActionHeartbeat"), 1);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(g.count("RecordLifecycleActionHeartbeat"), 2);
+    drop(action);
 }

@@ -35,6 +35,7 @@ impl Agent {
                 Transition::Launch,
                 None,
                 Duration::ZERO,
+                Duration::ZERO,
             )
         } else {
             phase(Some(&self.store), "lifecycle-discovery", async {

@@ -69,6 +69,7 @@ impl Rig {
             transition,
             Some(hook),
             Duration::from_secs(3600),
+            Duration::ZERO,
         )
     }
 
@@ -258,6 +259,7 @@ async fn no_hook_for_the_instance_is_recorded_as_skipped() {
         Transition::Launch,
         None,
         Duration::from_secs(3600),
+        Duration::ZERO,
     );
     r.stage().run(action, async { Ok(()) }).await.unwrap();
     assert_eq!(r.completions(), 0);

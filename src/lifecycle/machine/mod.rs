@@ -238,7 +238,7 @@ pub trait Driven {
     /// The ongoing work of `stage`, until something happens that the table may act on.
     async fn work(&mut self, stage: Stage) -> Event;
     async fn perform(&mut self, action: Action) -> Result<(), crate::error::Error>;
-    /// Records the stage (durably: a restart resumes from it).
+    /// Records the stage (fsynced when `must_persist`: a restart resumes from it).
     fn enter(&mut self, stage: Stage);
     /// The failure a stage's work recorded, for the exit code.
     fn take_failure(&mut self) -> Option<crate::error::Error>;

@@ -108,11 +108,15 @@ impl EcsControl for Live<'_> {
         } else {
             ContainerInstanceStatus::Active
         };
-        // One attempt: the drain resends a throttled call itself (until its deadline), and
-        // reads the status before resending after any other failure.
-        self.aws
-            .ecs_retried_by_caller()
-            .update_container_instances_state()
+        // DRAINING: one attempt; the drain resends a throttled call itself (until its deadline)
+        // and reads the status before resending after any other failure. ACTIVE again (undrain,
+        // which has no loop of its own): the SDK's retries, safe since it changes nothing twice.
+        let ecs = if draining {
+            self.aws.ecs_retried_by_caller()
+        } else {
+            self.aws.ecs()
+        };
+        ecs.update_container_instances_state()
             .cluster(cluster)
             .container_instances(arn)
             .status(status)

@@ -162,6 +162,7 @@ impl Agent {
                 Transition::Launch,
                 hook,
                 Duration::from_secs(3600),
+                Duration::ZERO, // completed at once: no beat
             );
             let r = action
                 .complete(HookResult::Abandon, Some(cause.clone()), None)

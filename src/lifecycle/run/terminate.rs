@@ -44,13 +44,36 @@ impl Agent {
         let interval = hook
             .as_ref()
             .map_or(Duration::from_secs(15), |h| h.heartbeat_interval(&p.config));
+        let age = self.action_age(p, transition).min(interval);
         Ok(HookAction::begin(
             p.aws.clone(),
             self.store.clone(),
             transition,
             hook,
             interval,
+            age,
         ))
+    }
+
+    /// How long Auto Scaling has likely been timing the action before ecs-boot takes it up: a
+    /// launch action since the instance started (the kernel's uptime); a termination since
+    /// before the watch noticed it (at most one target-lifecycle-state period), or, taken up
+    /// again after a restart, for an unknown time (the caller caps it at one interval: a beat at
+    /// once).
+    fn action_age(&self, p: &Prepared, transition: Transition) -> Duration {
+        match transition {
+            Transition::Launch | Transition::LaunchWarmed => {
+                crate::util::clock::uptime(&self.paths.proc("uptime")).unwrap_or_default()
+            }
+            Transition::Terminate => {
+                let s = self.store.snapshot();
+                if s.drain.is_some_and(|d| d.started_at < s.started_at) {
+                    Duration::MAX
+                } else {
+                    p.config.drain.poll_interval * crate::lifecycle::watch::LIFECYCLE_EVERY
+                }
+            }
+        }
     }
 
     /// The terminate action opens with the drain, so its heartbeats cover the whole drain.
