@@ -92,6 +92,7 @@ class Instance:
             # busy on their polls alone. The storm's latency starts at the agent's last StopTask,
             # so how soon the agent notices DRAINING is not part of it.
             self.agent = FakeAgent(self.env, ["--stop-delay", "0.5", "--poll-interval", "5",
+                                              "--keep-alive",
                                               "--config", str(self.root / "etc/ecs/ecs.config"),
                                               "--instance-id", self.world.instance_id],
                                    self.work / "fake-agent.log", self.port)

@@ -559,29 +559,20 @@ impl StateStore {
         store
     }
 
-    /// Moves to `stage` and shows it as the matching outcome in status; `durable`: on disk
-    /// (fsynced) before it returns, for a stage a restart must find (lifecycle/machine decides).
-    pub fn set_stage(&self, stage: Stage, durable: bool) {
-        let durability = if durable {
-            Durability::Fsync
-        } else {
-            Durability::RenameOnly
-        };
-        self.write(
-            |s| {
-                s.stage = Some(stage);
-                s.outcome = match stage {
-                    Stage::Config | Stage::Launch => Outcome::Booting,
-                    Stage::Warmed => Outcome::Warmed,
-                    Stage::InService => Outcome::InService,
-                    Stage::Draining => Outcome::Draining,
-                    Stage::Drained => Outcome::Drained,
-                    Stage::Terminated => Outcome::Terminated,
-                    Stage::Failed => Outcome::Failed,
-                };
-            },
-            durability,
-        );
+    /// Moves to `stage` and shows it as the matching outcome in status.
+    pub fn set_stage(&self, stage: Stage) {
+        self.update_durable(|s| {
+            s.stage = Some(stage);
+            s.outcome = match stage {
+                Stage::Config | Stage::Launch => Outcome::Booting,
+                Stage::Warmed => Outcome::Warmed,
+                Stage::InService => Outcome::InService,
+                Stage::Draining => Outcome::Draining,
+                Stage::Drained => Outcome::Drained,
+                Stage::Terminated => Outcome::Terminated,
+                Stage::Failed => Outcome::Failed,
+            };
+        });
     }
 
     pub fn snapshot(&self) -> State {

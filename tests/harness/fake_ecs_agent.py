@@ -194,7 +194,8 @@ class Agent:
     def open_introspection(self) -> None:
         with self.lock:
             if self.introspection is None:
-                self.introspection = serve(self.args.port, IntrospectionHandler, self)
+                handler = KeepAliveIntrospection if self.args.keep_alive else IntrospectionHandler
+                self.introspection = serve(self.args.port, handler, self)
                 log.info("introspection listening on 127.0.0.1:%d", self.args.port)
 
     def close_introspection(self) -> None:
@@ -300,15 +301,7 @@ class _JsonHandler(BaseHTTPRequestHandler):
 
 
 class IntrospectionHandler(_JsonHandler):
-    # Keep-alive, as the real agent's Go server: a drain asks /v1/tasks every 20-40 ms, and a new
-    # connection and thread per request cost a Python agent more than the answer itself.
-    protocol_version = "HTTP/1.1"
-
     def do_GET(self):
-        if self.agent.introspection is not self.server:
-            # Closed (a simulated agent death): a kept-alive connection dies with it, unanswered.
-            self.close_connection = True
-            return
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/v1/metadata":
@@ -336,6 +329,21 @@ class IntrospectionHandler(_JsonHandler):
             tasks = tasks + [dict(filler, Arn=f"arn:aws:ecs:us-east-1:123456789012:task/"
                                   f"oversize/{i:032x}") for i in range(pad // one + 1)]
         self.send_json(200, {"Tasks": tasks})
+
+
+class KeepAliveIntrospection(IntrospectionHandler):
+    """`--keep-alive` (the storm bench): a drain asks /v1/tasks every 20-40 ms, and for 200 Python
+    agents on two cores a new connection and thread per request cost more than the answers. Not
+    the default: a kept-alive connection outlives a killed agent on the server side (FIN_WAIT_2,
+    up to tcp_fin_timeout), and a restarted agent then cannot bind its fixed port."""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.agent.introspection is not self.server:
+            # Closed (a simulated agent death): a kept-alive connection dies with it, unanswered.
+            self.close_connection = True
+            return
+        super().do_GET()
 
 
 class AdminHandler(_JsonHandler):
@@ -416,6 +424,8 @@ def parse_args(argv):
                    help="seconds after DRAINING before service tasks stop, or 'never' (1.0)")
     p.add_argument("--instance-id", default=os.environ.get("FAKE_ECS_INSTANCE_ID"),
                    help="EC2 instance id (else from IMDS at AWS_EC2_METADATA_SERVICE_ENDPOINT)")
+    p.add_argument("--keep-alive", action="store_true",
+                   help="HTTP/1.1 keep-alive on the introspection port (the storm bench)")
     p.add_argument("--poll-interval", type=float, default=0.2,
                    help="seconds between ECS polls (DescribeContainerInstances, DescribeTasks)")
     return p.parse_args(argv)

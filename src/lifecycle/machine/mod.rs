@@ -223,13 +223,6 @@ pub fn resume(persisted: Option<Stage>) -> Stage {
     }
 }
 
-/// Whether entering `to` from `from` must be on disk before the next step: only when a restart
-/// would resume elsewhere. A boot's own stages all resume at Config, so the first boot pays no
-/// fsync before ecs.config; entering or leaving a drain does.
-pub fn must_persist(from: Option<Stage>, to: Stage) -> bool {
-    resume(from) != resume(Some(to))
-}
-
 /// What the loop needs from the world: the work of a stage (until its next event), an action,
 /// and where to keep the stage. `run/` implements it over IMDS, AWS, Docker and the state file;
 /// the tests below over a script. The agent runs on one thread, so no `Send` bound is wanted.
@@ -238,7 +231,7 @@ pub trait Driven {
     /// The ongoing work of `stage`, until something happens that the table may act on.
     async fn work(&mut self, stage: Stage) -> Event;
     async fn perform(&mut self, action: Action) -> Result<(), crate::error::Error>;
-    /// Records the stage (fsynced when `must_persist`: a restart resumes from it).
+    /// Records the stage (durably: a restart resumes from it).
     fn enter(&mut self, stage: Stage);
     /// The failure a stage's work recorded, for the exit code.
     fn take_failure(&mut self) -> Option<crate::error::Error>;

@@ -150,7 +150,7 @@ mod loop_tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("state.json");
             if let Some(stage) = persisted {
-                StateStore::open(path.clone()).set_stage(stage, true);
+                StateStore::open(path.clone()).set_stage(stage);
             }
             let read_back = StateStore::open(path).snapshot().stage;
             assert_eq!(read_back, persisted);
@@ -331,24 +331,5 @@ mod table {
             }
         }
         assert_eq!(resume(None), Config);
-    }
-
-    /// A boot's own stages resume at Config whatever is on disk: they need no fsync. Entering or
-    /// leaving a drain changes where a restart resumes: it must be on disk first.
-    #[test]
-    fn only_a_stage_that_changes_the_resume_point_is_fsynced() {
-        assert!(!must_persist(None, Config));
-        assert!(!must_persist(Some(Config), Launch));
-        assert!(!must_persist(Some(Launch), InService));
-        assert!(!must_persist(Some(Config), Warmed));
-        assert!(!must_persist(Some(Launch), Failed));
-        assert!(must_persist(Some(InService), Draining));
-        assert!(must_persist(Some(Draining), Terminated));
-        assert!(must_persist(Some(Draining), Drained));
-        assert!(
-            must_persist(Some(Drained), InService),
-            "undrain: a restart must not drain again"
-        );
-        assert!(!must_persist(Some(Draining), Draining));
     }
 }

@@ -109,9 +109,7 @@ impl machine::Driven for Running<'_> {
     }
 
     fn enter(&mut self, stage: Stage) {
-        let from = self.agent.store.snapshot().stage;
-        let durable = machine::must_persist(from, stage);
-        self.agent.store.set_stage(stage, durable);
+        self.agent.store.set_stage(stage);
     }
 
     fn take_failure(&mut self) -> Option<Error> {
