@@ -199,6 +199,7 @@ impl<A: LifecycleApi> HookAction<A> {
             crate::util::retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(4));
         let mut throttled = 0u32;
         let mut attempt = 1;
+        let resource = format!("{}/{} {result}", hook.asg, hook.name);
         loop {
             let err = match self.api.complete(hook, result).await {
                 Ok(Completion::Throttled) if tokio::time::Instant::now() < expires_at => {
@@ -215,7 +216,7 @@ impl<A: LifecycleApi> HookAction<A> {
                 }
                 Ok(Completion::Throttled) => Error::aws(
                     "CompleteLifecycleAction",
-                    &format!("{}/{} {result}", hook.asg, hook.name),
+                    &resource,
                     format!(
                         "Throttling: refused {throttled} times by the rate limit, until the action's timeout"
                     ),
@@ -225,7 +226,7 @@ impl<A: LifecycleApi> HookAction<A> {
                     // or someone else. What Auto Scaling says happened is what gets recorded.
                     Error::aws(
                         "CompleteLifecycleAction",
-                        &format!("{}/{} {result}", hook.asg, hook.name),
+                        &resource,
                         format!("Throttling: refused {throttled} times, then no active action"),
                     )
                 }
