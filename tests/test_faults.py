@@ -302,6 +302,25 @@ def agent_dies_after_registering(ctx):
     return [] if drain.get("state") == "drained" else [f"drain {drain}"]
 
 
+def ecs_draining_denied_for_good(ctx):
+    """DRAINING refused on every try (a permission missing): the drain step keeps failing, and at
+    the drain deadline the drain ends as one that ran out of time; the hook is completed with
+    result_on_deadline instead of being held until its global timeout."""
+    ctx.configure(drain={"deadline": "4s"})
+    ctx.aws_fault(service="ecs", action="UpdateContainerInstancesState", status=400,
+                  code="AccessDeniedException", message="injected: not authorized")
+    proc = ctx.boot(stop_delay=0.5)
+    ctx.settle(proc)
+    ctx.agent.add_tasks("web", kind="service", count=1)
+    ctx.scale_in()
+    s = ctx.settle(proc, outcomes=("terminated",))
+    drain = s.get("drain") or {}
+    problems = [] if drain.get("state") == "deadline" else [f"drain {drain}"]
+    if not ctx.client_calls("UpdateContainerInstancesState"):
+        problems.append("DRAINING never tried")
+    return problems
+
+
 # --- rows: Auto Scaling -----------------------------------------------------------------------
 
 def asg_throttled_then_ok(ctx):
@@ -553,6 +572,8 @@ FAULTS = [
           "ABANDON: someone-elses", agent_other_cluster),
     Fault("ECS agent: dies after registering (introspection gone)", "drain",
           "terminated: CONTINUE", agent_dies_after_registering),
+    Fault("ECS: DRAINING denied for good (drain deadline 4 s)", "drain",
+          "terminated: CONTINUE", ecs_draining_denied_for_good),
     Fault("ASG: Throttling ×2 on CompleteLifecycleAction", "launch-hook", "in_service",
           asg_throttled_then_ok),
     Fault("ASG: Throttling on every CompleteLifecycleAction", "launch-hook",

@@ -41,8 +41,15 @@ impl Agent {
                 let cause = self.drain_cause(life);
                 let until_drained = async {
                     // A failed step (an API error) is retried: the drain record makes each
-                    // attempt resume where the last one stopped.
+                    // attempt resume where the last one stopped. Not past the drain's deadline:
+                    // then the drain ends as one that ran out of time (result_on_deadline), so
+                    // a step that keeps failing (a permission missing, DRAINING throttled for
+                    // good) cannot hold a terminating instance until the hook's global timeout.
                     while let Err(e) = self.drain(life).await {
+                        if self.end_drain_past_deadline() {
+                            tracing::error!(error = %e, "drain step failed past the drain deadline; ending the drain");
+                            break;
+                        }
                         tracing::error!(error = %e, "drain step failed; retrying");
                         tokio::time::sleep(crate::util::retry::jitter(Duration::from_secs(5)))
                             .await;

@@ -126,6 +126,26 @@ impl Agent {
         Ok(())
     }
 
+    /// Past the drain record's deadline, marks the drain as ended by it (`true`); before it, or
+    /// with no record yet, leaves it (`false`).
+    pub(super) fn end_drain_past_deadline(&self) -> bool {
+        let now = time::OffsetDateTime::now_utc();
+        let past = self
+            .store
+            .snapshot()
+            .drain
+            .is_some_and(|d| now >= d.deadline_at);
+        if past {
+            self.store.update(|s| {
+                if let Some(d) = s.drain.as_mut() {
+                    d.state = DrainState::Deadline;
+                    d.drained_at = Some(now);
+                }
+            });
+        }
+        past
+    }
+
     pub(super) async fn complete_terminate(&self, life: &mut Life) -> Result<()> {
         if life.terminate.is_none() {
             self.open_terminate_action(life).await?;
